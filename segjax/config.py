@@ -1,0 +1,179 @@
+"""The one place where every config field gets its default, and the check that rejects bad ones.
+
+Experiments (`experiments/*.py`) start from `base_config()` and override what differs. `validate`
+runs before anything is built, so a misspelt key or a bad value fails at once with the key's name.
+"""
+
+import difflib
+from collections.abc import Iterable
+
+import ml_collections
+
+from segjax.errors import InputError
+
+# Sections whose keys are free-form: they hold keyword arguments or named loss terms.
+OPEN_SECTIONS = ("model.kwargs", "loss.terms")
+DTYPES = ("float32", "bfloat16", "float16")
+SCHEDULES = ("cosine", "poly", "constant")
+OPTIMIZERS = ("adamw", "sgd")
+CHECKPOINT_CHOICES = ("latest", "best")
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every field with its default and what it means."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # one seed for parameters, data order, augmentation and dropout
+  c.task = "semantic"  # segmentation flavour: a key of segjax.tasks.TASKS
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "shapes"  # a key of segjax.data.DATASETS
+  c.data.variant = "128"  # builder config of a catalog data set (shapes: 64, 128, 256)
+  c.data.tfds_dir = ""  # where TFDS builds and reads data sets; "" = TFDS default
+  c.data.root = ""  # the user's directory for the `folder` data set
+  c.data.train_split = "train"
+  c.data.image_size = (128, 128)  # (H, W) the model sees in training and evaluation
+  c.data.batch_size = 8  # global: split over every device of every host
+  c.data.ignore_index = 255  # label of void pixels, skipped by every loss and metric
+  c.data.mean = (0.485, 0.456, 0.406)  # per-channel normalisation of [0, 1] images
+  c.data.std = (0.229, 0.224, 0.225)
+  c.data.scale_range = (0.75, 1.5)  # random rescale before the random crop; (1, 1) disables
+  c.data.hflip = True  # random horizontal flip
+  c.data.num_threads = 2  # host threads that decode and augment ahead of the step
+  c.data.prefetch = 4  # batches (per thread) kept ready
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "unet"  # a key of segjax.models.MODELS
+  c.model.dtype = "float32"  # compute dtype; params stay float32 (bfloat16 on accelerators)
+  c.model.kwargs = ml_collections.ConfigDict()  # passed to the model's constructor
+
+  c.loss = ml_collections.ConfigDict()
+  # Named terms of the loss, each {"weight": w, **options}; see segjax.losses.LOSSES.
+  c.loss.terms = ml_collections.ConfigDict({"ce": {"weight": 1.0}, "dice": {"weight": 1.0}})
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "adamw"  # adamw | sgd (with Nesterov momentum 0.9)
+  c.optimizer.learning_rate = 1e-3  # peak learning rate, reached after warmup
+  c.optimizer.weight_decay = 1e-4  # decoupled, not applied to biases and norm scales
+  c.optimizer.grad_clip_norm = 1.0  # global-norm clipping; 0 disables
+
+  c.schedule = ml_collections.ConfigDict()
+  c.schedule.name = "cosine"  # cosine | poly | constant, after a linear warmup
+  c.schedule.warmup_steps = 100
+  c.schedule.end_factor = 0.01  # final learning rate as a fraction of the peak (cosine)
+  c.schedule.power = 0.9  # exponent of the poly schedule (DeepLab's default)
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 2000  # optimiser updates
+  c.train.log_every = 50  # steps between train-metric lines
+  c.train.eval_every = 500  # steps between evaluations (and at the last step)
+  c.train.checkpoint_every = 500  # steps between checkpoints (and at the last step)
+  c.train.keep_checkpoints = 3  # latest checkpoints kept; the best is kept apart
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.split = "validation"
+  c.eval.metric = "miou"  # the score that picks the best checkpoint (higher is better)
+  c.eval.batch_size = 16  # global
+  c.eval.num_overlays = 6  # prediction overlays written per evaluation
+  return c
+
+
+def _paths(config: ml_collections.ConfigDict, prefix: str = "") -> Iterable[str]:
+  for key, value in config.items():
+    path = f"{prefix}{key}"
+    yield path
+    if isinstance(value, ml_collections.ConfigDict) and path not in OPEN_SECTIONS:
+      yield from _paths(value, path + ".")
+
+
+def _suggest(path: str, known: Iterable[str]) -> str:
+  close = difflib.get_close_matches(path, list(known), n=1, cutoff=0.6)
+  return f' Did you mean "{close[0]}"?' if close else ""
+
+
+def _require(ok: bool, key: str, value, expected: str) -> None:
+  if not ok:
+    raise InputError(f"config.{key}={value!r} is invalid: expected {expected}.")
+
+
+def _choice(config: ml_collections.ConfigDict, key: str, choices: Iterable[str]) -> None:
+  value = config
+  for part in key.split("."):
+    value = value[part]
+  choices = sorted(choices)
+  if value not in choices:
+    hint = _suggest(value, choices) if isinstance(value, str) else ""
+    raise InputError(f"config.{key}={value!r} is not one of {choices}.{hint}")
+
+
+def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Checks keys against `base_config()` and values against what the code accepts.
+
+  Raises:
+    InputError: naming the key, the value, what was expected and, for a misspelt key, the
+      closest valid key.
+  """
+  # Imported here: the registries import models and losses, which are heavy and not needed to
+  # build a config.
+  from segjax.data import DATASETS
+  from segjax.losses import LOSSES
+  from segjax.models import MODELS
+  from segjax.tasks import TASKS
+
+  known = set(_paths(base_config()))
+  for path in _paths(config):
+    if path not in known:
+      raise InputError(f"config.{path} is not a known key.{_suggest(path, known)}")
+
+  _choice(config, "task", TASKS)
+  _choice(config, "data.name", DATASETS)
+  _choice(config, "model.name", MODELS)
+  _choice(config, "model.dtype", DTYPES)
+  _choice(config, "optimizer.name", OPTIMIZERS)
+  _choice(config, "schedule.name", SCHEDULES)
+  for name, term in config.loss.terms.items():
+    if name not in LOSSES:
+      raise InputError(
+        f"config.loss.terms.{name} is not a known loss; known: {sorted(LOSSES)}."
+        f"{_suggest(name, LOSSES)}"
+      )
+    _require(
+      isinstance(term, ml_collections.ConfigDict) and "weight" in term,
+      f"loss.terms.{name}",
+      term,
+      'a dict with a "weight" and the term\'s options, e.g. {"weight": 1.0}',
+    )
+  _require(len(config.loss.terms) > 0, "loss.terms", dict(config.loss.terms), "at least one term")
+
+  size = tuple(config.data.image_size)
+  _require(
+    len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size),
+    "data.image_size",
+    size,
+    "two positive integers (H, W)",
+  )
+  for key in ("data.batch_size", "eval.batch_size", "train.steps", "train.log_every"):
+    section, field = key.split(".")
+    value = config[section][field]
+    _require(isinstance(value, int) and value > 0, key, value, "a positive integer")
+  for key in ("train.eval_every", "train.checkpoint_every", "train.keep_checkpoints"):
+    section, field = key.split(".")
+    value = config[section][field]
+    _require(isinstance(value, int) and value >= 0, key, value, "an integer >= 0 (0 = never)")
+  lo, hi = config.data.scale_range
+  _require(0 < lo <= hi, "data.scale_range", (lo, hi), "0 < min <= max")
+  _require(
+    config.optimizer.learning_rate > 0,
+    "optimizer.learning_rate",
+    config.optimizer.learning_rate,
+    "a positive number",
+  )
+  _require(
+    config.data.ignore_index >= 0, "data.ignore_index", config.data.ignore_index, "an integer >= 0"
+  )
+  _require(
+    len(config.data.mean) == 3 and len(config.data.std) == 3 and min(config.data.std) > 0,
+    "data.std",
+    config.data.std,
+    "three positive numbers, with a mean of three numbers",
+  )
+  return config

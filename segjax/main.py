@@ -1,0 +1,132 @@
+"""The `segjax` command: train | eval | predict.
+
+segjax train   --config experiments/unet_shapes.py --workdir runs/unet [--config.train.steps=500]
+segjax eval    --workdir runs/unet [--checkpoint=best|latest|STEP] [--split=validation]
+segjax predict --workdir runs/unet --input photos/ --output predictions/
+"""
+
+import json
+import pathlib
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from segjax.errors import InputError
+
+COMMANDS = ("train", "eval", "predict")
+
+config_flags.DEFINE_config_file(
+  "config", None, "Experiment config file, optionally with an argument: experiments/x.py:tiny."
+)
+flags.DEFINE_string("workdir", None, "Run directory: config, metrics, checkpoints, predictions.")
+flags.DEFINE_string("checkpoint", "best", "eval/predict: best | latest | a step number.")
+flags.DEFINE_string("split", None, "eval: the split to score (default: config.eval.split).")
+flags.DEFINE_string("input", None, "predict: an image file or a folder of images.")
+flags.DEFINE_string("output", None, "predict: the folder for label PNGs and overlays.")
+FLAGS = flags.FLAGS
+
+
+def _fail(message: str) -> None:
+  print(f"segjax: error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _parse(argv: list[str]) -> list[str]:
+  """Parses flags; a bad flag or config override ends with one line that names it."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    _fail(str(error))
+  except (AttributeError, KeyError, TypeError, ValueError) as error:
+    # ml_collections reports a misspelt override as an AttributeError whose text carries the
+    # suggestion; unwrap it into a single message.
+    message = error.args[0] if error.args else str(error)
+    _fail(f"bad config override: {str(message).strip(chr(39)).replace(chr(10), ' ')}")
+
+
+def _config():
+  from segjax.train.loop import load_config
+
+  if FLAGS.config is not None:
+    return FLAGS.config
+  if FLAGS.workdir is None:
+    _fail("give --config, or a --workdir that holds a config.json.")
+  return load_config(FLAGS.workdir)
+
+
+def _restore(config):
+  from segjax.data import DATASETS
+  from segjax.train.loop import build, restore_state
+
+  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
+  exp = build(config, dataset)
+  step, state = restore_state(exp, FLAGS.workdir, FLAGS.checkpoint)
+  return exp, step, state
+
+
+def main(argv: list[str]) -> None:
+  logging.set_verbosity(logging.WARNING)  # orbax and grain log every save at INFO
+  try:
+    _main(argv)
+  except InputError as error:
+    _fail(str(error))
+
+
+def _main(argv: list[str]) -> None:
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    _fail(f"usage: segjax {{{'|'.join(COMMANDS)}}} [flags]; got {argv[1:]}.\n{__doc__}")
+  command = argv[1]
+  if FLAGS.workdir is None:
+    _fail(f"segjax {command} needs --workdir.")
+
+  if command == "train":
+    from segjax.train.loop import train
+
+    if FLAGS.config is None:
+      _fail("segjax train needs --config, e.g. --config experiments/unet_shapes.py.")
+    train(FLAGS.config, FLAGS.workdir)
+
+  elif command == "eval":
+    from segjax.data import DATASETS
+    from segjax.train.evaluate import evaluate
+    from segjax.train.logging import MetricWriter
+
+    config = _config()
+    exp, step, state = _restore(config)
+    split = FLAGS.split or config.eval.split
+    dataset = DATASETS[config.data.name](config.data, split)
+    scores = evaluate(exp, state, dataset)
+    print(f"{split} at step {step} ({FLAGS.checkpoint}):\n{exp.task.summary(scores)}")
+    out = pathlib.Path(FLAGS.workdir) / "eval"
+    out.mkdir(exist_ok=True)
+    record = {"step": step, "split": split, "checkpoint": FLAGS.checkpoint, **scores}
+    (out / f"{split}_step{step}.json").write_text(json.dumps(record, indent=2, default=str))
+    writer = MetricWriter(FLAGS.workdir)
+    writer.write(step, f"eval_{split}", {"checkpoint": FLAGS.checkpoint, **scores})
+    writer.close()
+
+  elif command == "predict":
+    from segjax.predict import list_images, predict_files
+
+    if FLAGS.input is None or FLAGS.output is None:
+      _fail("segjax predict needs --input (an image or a folder) and --output (a folder).")
+    inputs = list_images(FLAGS.input)
+    exp, step, state = _restore(_config())
+    predict_files(exp, state, inputs, FLAGS.output)
+    print(
+      f"Wrote {2 * len(inputs)} PNGs for {len(inputs)} images to {FLAGS.output} "
+      f"(checkpoint step {step})."
+    )
+
+
+def run() -> None:
+  """Console entry point."""
+  from segjax import runtime
+
+  runtime.configure()
+  app.run(main, flags_parser=_parse)
+
+
+if __name__ == "__main__":
+  run()

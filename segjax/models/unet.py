@@ -1,0 +1,61 @@
+"""U-Net (Ronneberger et al., 2015) with same-padding convolutions and learned 2x up-sampling."""
+
+import functools
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from segjax.models.layers import ConvBlock, Upsample2x
+
+
+class UNet(nn.Module):
+  """Encoder-decoder with skip concatenation.
+
+  With the default widths (64, 128, 256) and a 512-wide bottleneck, a 256x256 input is encoded at
+  256, 128 and 64 pixels and bottlenecked at 32 (7.70 M parameters for 7 classes).
+
+  Attributes:
+    num_classes: output channels.
+    widths: encoder stage widths, one stage per entry; each stage but the bottleneck halves H, W.
+    bottleneck: width at the lowest resolution; defaults to twice the last stage.
+    norm: "batch", "group" or "none".
+    dtype: compute dtype; parameters are float32.
+
+  Input `images: f[B,H,W,3]` with H, W divisible by 2**len(widths). Returns
+  `{"logits": f32[B,H,W,num_classes]}`.
+  """
+
+  num_classes: int
+  widths: tuple[int, ...] = (64, 128, 256)
+  bottleneck: int | None = None
+  norm: str = "batch"
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, *, train: bool = False):
+    factor = 2 ** len(self.widths)
+    if images.shape[1] % factor or images.shape[2] % factor:
+      raise ValueError(
+        f"UNet with {len(self.widths)} down-sampling stages needs H and W divisible by {factor}; "
+        f"got images of shape {images.shape}."
+      )
+    block = functools.partial(ConvBlock, norm=self.norm, dtype=self.dtype)
+    x = images.astype(self.dtype)
+    skips = []
+    for i, width in enumerate(self.widths):
+      x = block(width, name=f"down_{i}")(x, train=train)
+      skips.append(x)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = block(self.bottleneck or 2 * self.widths[-1], name="bottleneck")(x, train=train)
+    for i, (width, skip) in reversed(list(enumerate(zip(self.widths, skips, strict=True)))):
+      x = Upsample2x(width, dtype=self.dtype, name=f"up_{i}")(x)
+      x = jnp.concatenate([x, skip], axis=-1)
+      x = block(width, name=f"decode_{i}")(x, train=train)
+    logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
+    return {"logits": logits.astype(jnp.float32)}
+
+
+unet_small = functools.partial(UNet, widths=(16, 32, 64))
+unet_tiny = functools.partial(
+  UNet, widths=(4, 8), bottleneck=8
+)  # a few thousand parameters, for tests

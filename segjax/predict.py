@@ -1,0 +1,73 @@
+"""Predictions for image files at their own size: a label PNG and a colour overlay per image."""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from segjax import viz
+from segjax.data.builders.folder import IMAGE_SUFFIXES
+from segjax.errors import InputError
+
+
+def list_images(path: str | pathlib.Path) -> list[pathlib.Path]:
+  """`path` itself if it is an image file, else the images directly inside the folder `path`."""
+  path = pathlib.Path(path).expanduser()
+  if path.is_file():
+    return [path]
+  if not path.is_dir():
+    raise InputError(f"--input={str(path)!r} is neither an image file nor a folder.")
+  images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+  if not images:
+    raise InputError(f"--input={str(path)!r} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+  return images
+
+
+def make_predictor(exp, state):
+  """`image: u8[H,W,3]` -> `labels: i32[H,W]`, through the model at `config.data.image_size`.
+
+  The image is resized (bilinear) to the training size, and the logits are resized back
+  (bilinear) before the argmax, so the labels follow the original pixel grid.
+  """
+  size_hw = tuple(exp.config.data.image_size)
+  variables = {"params": state.params}
+  if jax.tree.leaves(state.batch_stats):
+    variables["batch_stats"] = state.batch_stats
+
+  @jax.jit
+  def logits_fn(image):
+    outputs = exp.model.apply(variables, exp.task.inputs({"image": image[None]}), train=False)
+    return outputs["logits"][0]
+
+  def predict(image: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    resized = np.asarray(Image.fromarray(image).resize(size_hw[::-1], Image.Resampling.BILINEAR))
+    logits = logits_fn(jax.device_put(resized))
+    upsampled = jax.image.resize(
+      logits, (*out_hw, logits.shape[-1]), method="bilinear", antialias=False
+    )
+    return np.asarray(jnp.argmax(upsampled, axis=-1))
+
+  return predict
+
+
+def predict_files(exp, state, inputs: list[pathlib.Path], output: str | pathlib.Path) -> None:
+  """Writes `<stem>_labels.png` (class ids) and `<stem>_overlay.png` for every input."""
+  output = pathlib.Path(output)
+  output.mkdir(parents=True, exist_ok=True)
+  predict = make_predictor(exp, state)
+  for path in inputs:
+    try:
+      with Image.open(path) as file:
+        image = np.asarray(file.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+      raise InputError(f"{path} cannot be read as an image ({error}).") from error
+    labels = predict(image, image.shape[:2])
+    mode = "L" if exp.task.num_classes <= 256 else "I"
+    Image.fromarray(labels.astype(np.uint8 if mode == "L" else np.int32), mode=mode).save(
+      output / f"{path.stem}_labels.png"
+    )
+    Image.fromarray(viz.overlay(image, labels, exp.task.num_classes)).save(
+      output / f"{path.stem}_overlay.png"
+    )

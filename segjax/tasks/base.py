@@ -1,0 +1,62 @@
+"""The contract between the one training loop and a segmentation flavour."""
+
+import abc
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from segjax.data import Dataset
+
+Batch = dict[str, jax.Array]
+Outputs = dict[str, jax.Array]
+
+
+class Task(abc.ABC):
+  """What the loop needs to know about a flavour: inputs, loss, evaluation statistics, scores.
+
+  Methods called inside `jit` (`inputs`, `loss`, `eval_stats`, `predict`) are pure functions of
+  arrays. `scores` and `render` run on the host.
+  """
+
+  fields: tuple[str, ...]  # example fields the task reads from the data set
+
+  def __init__(self, config, dataset: Dataset):
+    self.config = config
+    self.dataset = dataset
+    self.ignore_index = config.data.ignore_index
+    self._mean = np.asarray(config.data.mean, np.float32) * 255
+    self._std = np.asarray(config.data.std, np.float32) * 255
+
+  @property
+  def num_classes(self) -> int:
+    return self.dataset.num_classes
+
+  def inputs(self, batch: Batch) -> jax.Array:
+    """`image: u8[B,H,W,3]` -> normalised f32[B,H,W,3], on device so the host sends bytes."""
+    return (batch["image"].astype(jnp.float32) - self._mean) / self._std
+
+  @abc.abstractmethod
+  def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Returns the scalar loss and named scalars to log."""
+
+  @abc.abstractmethod
+  def eval_stats(self, outputs: Outputs, batch: Batch) -> Any:
+    """Summable statistics of one batch (a pytree of arrays), respecting `batch["valid"]`."""
+
+  @abc.abstractmethod
+  def scores(self, stats: Any) -> dict[str, Any]:
+    """Host-side scores from summed statistics; includes `config.eval.metric`."""
+
+  @abc.abstractmethod
+  def predict(self, outputs: Outputs) -> jax.Array:
+    """Per-pixel predictions from model outputs."""
+
+  @abc.abstractmethod
+  def render(self, batch: dict[str, np.ndarray], predictions: np.ndarray) -> list[np.ndarray]:
+    """u8 images that show predictions against the truth, one per example."""
+
+  @abc.abstractmethod
+  def summary(self, scores: dict[str, Any]) -> str:
+    """A printable table of the scores."""

@@ -1,0 +1,119 @@
+"""Checkpoints of a run: the latest few (state + data position) and the best by the eval metric.
+
+Layout: `workdir/checkpoints/latest/<step>/` and `workdir/checkpoints/best/<step>/`, orbax steps
+with items `state` (the TrainState) and `data` (the grain iterator's position).
+"""
+
+import pathlib
+import time
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+
+from segjax.errors import InputError
+
+
+class Checkpoints:
+  """Saves and restores the train state and the data stream's position."""
+
+  def __init__(self, workdir: str | pathlib.Path, *, keep: int, metric: str):
+    root = pathlib.Path(workdir).absolute() / "checkpoints"
+    self.metric = metric
+    self.latest = ocp.CheckpointManager(
+      root / "latest", options=ocp.CheckpointManagerOptions(max_to_keep=max(keep, 1))
+    )
+    self.best = ocp.CheckpointManager(
+      root / "best",
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=1, best_fn=lambda metrics: metrics[metric], best_mode="max"
+      ),
+    )
+
+  def save(self, step: int, state, data_iterator) -> None:
+    """Saves asynchronously; training goes on while orbax writes."""
+    if step in self.latest.all_steps():
+      return
+    self.latest.save(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator)
+      ),
+    )
+
+  def save_best(self, step: int, state, scores: dict) -> bool:
+    """Keeps `state` if its `scores[metric]` beats the best so far; returns whether it did."""
+    value = float(scores[self.metric])
+    best_step = self.best.best_step()
+    if best_step is not None:
+      best_value = self.best.metrics(best_step)[self.metric]
+      if not value > best_value:
+        return False
+    if step in self.best.all_steps():
+      return False
+    self.best.save(
+      step,
+      args=ocp.args.Composite(state=ocp.args.StandardSave(state)),
+      metrics={self.metric: value},
+    )
+    return True
+
+  def restore_latest(self, abstract_state, data_iterator):
+    """Restores the newest readable checkpoint into `data_iterator`; returns the state or None.
+
+    A checkpoint that fails to read is moved aside (renamed `<step>.unreadable-<time>`, kept for
+    inspection) and the next older one is tried.
+    """
+    for step in sorted(self.latest.all_steps(), reverse=True):
+      try:
+        restored = self.latest.restore(
+          step,
+          args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state),
+            data=grain.checkpoint.CheckpointRestore(data_iterator),
+          ),
+        )
+        return restored["state"]
+      except Exception as error:
+        self._move_aside(step, error)
+    return None
+
+  def restore(self, which: str, abstract_state):
+    """Restores only the state of `which`: "latest", "best" or a step number (as a string)."""
+    if which == "best":
+      manager, step = self.best, self.best.best_step()
+      if step is None:  # no evaluation has finished: fall back to the newest state
+        manager, step = self.latest, self.latest.latest_step()
+    elif which == "latest":
+      manager, step = self.latest, self.latest.latest_step()
+    else:
+      step = int(which)
+      manager = self.best if step in self.best.all_steps() else self.latest
+      if step not in manager.all_steps():
+        raise InputError(
+          f"--checkpoint={which}: no such step; saved steps are "
+          f"{sorted(set(self.latest.all_steps()) | set(self.best.all_steps()))}."
+        )
+    if step is None:
+      raise InputError(f"No checkpoint under {self.latest.directory.parent}.")
+    restored = manager.restore(
+      step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+    )
+    return step, restored["state"]
+
+  def _move_aside(self, step: int, error: Exception) -> None:
+    path = pathlib.Path(self.latest.directory) / str(step)
+    target = path.with_name(f"{step}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(
+      f"Checkpoint {path} could not be read ({type(error).__name__}: {error}); "
+      f"moved to {target}, trying an older one."
+    )
+    if jax.process_index() == 0 and path.exists():
+      path.rename(target)
+    self.latest.reload()
+
+  def close(self) -> None:
+    self.latest.wait_until_finished()
+    self.best.wait_until_finished()
+    self.latest.close()
+    self.best.close()

@@ -1,0 +1,309 @@
+"""The one training loop, for every segmentation flavour.
+
+Read top to bottom: the run (config, workdir), mesh, data, model and task, state, step functions,
+restore, loop, final evaluation. The loop never branches on the flavour: the Task does.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import pathlib
+import signal
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from segjax import config as config_lib
+from segjax.data import DATASETS, Dataset
+from segjax.data.loader import train_stream
+from segjax.errors import InputError
+from segjax.models import MODELS
+from segjax.tasks import TASKS, Task
+from segjax.train import sharding
+from segjax.train.checkpoint import Checkpoints
+from segjax.train.evaluate import evaluate, make_eval_step
+from segjax.train.logging import MetricWriter, Progress
+from segjax.train.state import TrainState, create_state, learning_rate_schedule, make_optimizer
+
+
+# ----------------------------------------------------------------------------------------------
+# The experiment: everything built from a config, shared by train, eval and predict.
+# ----------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Experiment:
+  config: ml_collections.ConfigDict
+  mesh: jax.sharding.Mesh
+  task: Task
+  model: Any
+  optimizer: optax.GradientTransformation
+  abstract_state: TrainState  # shapes and shardings, for restoring
+  eval_step: Any  # jitted (state, batch) -> (summable stats, predictions)
+
+  @property
+  def state_sharding(self):
+    return sharding.replicated(self.mesh)
+
+
+def build(config: ml_collections.ConfigDict, dataset: Dataset) -> Experiment:
+  """Validates `config` and builds mesh, task, model and optimiser for `dataset`'s classes."""
+  config_lib.validate(config)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.data.batch_size, mesh, "data.batch_size")
+  sharding.check_batch_size(config.eval.batch_size, mesh, "eval.batch_size")
+  task = TASKS[config.task](config, dataset)
+  try:
+    model = MODELS[config.model.name](
+      num_classes=task.num_classes, dtype=jnp.dtype(config.model.dtype), **config.model.kwargs
+    )
+  except TypeError as error:
+    raise InputError(
+      f"config.model.kwargs={config.model.kwargs.to_dict()} do not fit model "
+      f"{config.model.name!r}: {error}"
+    ) from error
+  optimizer = make_optimizer(config)
+  image_shape = (1, *config.data.image_size, 3)
+  abstract = jax.eval_shape(lambda: create_state(model, optimizer, jax.random.key(0), image_shape))
+  abstract = jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.replicated(mesh)), abstract
+  )
+  eval_step = make_eval_step(task, model, mesh)
+  return Experiment(config, mesh, task, model, optimizer, abstract, eval_step)
+
+
+def seed_key(seed: int) -> jax.Array:
+  """The run's root key; the seed goes to the device explicitly, as the transfer guard asks."""
+  return jax.random.key(jax.device_put(np.uint32(seed)))
+
+
+def init_state(exp: Experiment, key: jax.Array) -> TrainState:
+  image_shape = (1, *exp.config.data.image_size, 3)
+  init = jax.jit(
+    lambda k: create_state(exp.model, exp.optimizer, k, image_shape),
+    out_shardings=exp.state_sharding,
+  )
+  return init(key)
+
+
+# ----------------------------------------------------------------------------------------------
+# Step functions.
+# ----------------------------------------------------------------------------------------------
+def make_train_step(exp: Experiment):
+  """`(state, batch, key) -> (state, metrics)`, compiled once, with the state donated.
+
+  The step's randomness is `key` folded with the step number, so a resumed run draws the same.
+  """
+  task, model, optimizer = exp.task, exp.model, exp.optimizer
+  schedule_lr = make_lr_fn(exp.config)
+
+  def train_step(state: TrainState, batch, key):
+    key = jax.random.fold_in(key, state.step)
+    images = task.inputs(batch)
+    has_stats = bool(jax.tree.leaves(state.batch_stats))
+
+    def loss_fn(params):
+      variables = {"params": params, **({"batch_stats": state.batch_stats} if has_stats else {})}
+      outputs, updates = model.apply(
+        variables, images, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
+      )
+      loss, aux = task.loss(outputs, batch)
+      return loss, (aux, updates.get("batch_stats", state.batch_stats))
+
+    (loss, (aux, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule_lr(state.step)}
+    metrics.update(aux)
+    new_state = TrainState(state.step + 1, params, batch_stats, opt_state)
+    return new_state, metrics
+
+  replicated = exp.state_sharding
+  return jax.jit(
+    train_step,
+    in_shardings=(replicated, sharding.batch_sharding(exp.mesh), replicated),
+    out_shardings=(replicated, replicated),
+    donate_argnums=0,
+  )
+
+
+def make_lr_fn(config):
+  return learning_rate_schedule(config.optimizer, config.schedule, config.train.steps)
+
+
+# ----------------------------------------------------------------------------------------------
+# The run.
+# ----------------------------------------------------------------------------------------------
+def _write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+  """Writes config.json; a different earlier one is kept as config.<n>.json, never overwritten."""
+  if jax.process_index() != 0:
+    return
+  path = workdir / "config.json"
+  text = config.to_json_best_effort(indent=2, sort_keys=True)
+  if path.exists() and path.read_text() != text:
+    n = 1
+    while (workdir / f"config.{n}.json").exists():
+      n += 1
+    path.rename(workdir / f"config.{n}.json")
+    print(f"The config differs from the earlier run's; that one is kept as config.{n}.json.")
+  path.write_text(text)
+
+
+class _StopSignal:
+  """Turns SIGTERM/SIGINT into a flag so that the loop saves a checkpoint before it exits."""
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      # Outside the main thread signal() raises ValueError: signals stay with their owner.
+      with contextlib.suppress(ValueError):
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.received is not None:  # a second signal: stop at once
+      raise KeyboardInterrupt
+    self.received = signal.Signals(signum).name
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def train(
+  config: ml_collections.ConfigDict, workdir: str, *, stop_after: int | None = None
+) -> dict[str, Any]:
+  """Trains (or resumes) the run in `workdir`; returns the final evaluation's scores.
+
+  Args:
+    config: the experiment config.
+    workdir: where config.json, metrics.jsonl, checkpoints/, events/ and predictions/ go.
+    stop_after: stop (with a checkpoint) once this step is reached, as a preemption would; the
+      schedule still spans `config.train.steps`. For tests and time-boxed jobs.
+  """
+  config_lib.validate(config)
+  workdir_path = pathlib.Path(workdir)
+  workdir_path.mkdir(parents=True, exist_ok=True)
+
+  # Data and model.
+  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
+  exp = build(config, dataset)
+  eval_dataset = DATASETS[config.data.name](config.data, config.eval.split)
+  _write_config(config, workdir_path)
+  total = config.train.steps
+  stream = train_stream(dataset, config.data, exp.task.fields, seed=config.seed)
+
+  # State: restored from the latest checkpoint, or initialised from the seed.
+  init_key, train_key = jax.random.split(seed_key(config.seed))
+  checkpoints = Checkpoints(workdir, keep=config.train.keep_checkpoints, metric=config.eval.metric)
+  state = checkpoints.restore_latest(exp.abstract_state, stream)
+  if state is None:
+    state = init_state(exp, init_key)
+  start = int(jax.device_get(state.step))
+  if start:
+    print(f"Resumed from step {start} in {workdir}.")
+  writer = MetricWriter(workdir)
+  if start >= total:
+    print(f"Step {start} >= config.train.steps={total}: nothing to train.")
+
+  train_step = make_train_step(exp)
+  end = min(total, stop_after) if stop_after is not None else total
+  progress = Progress(total, start)
+  pending: list[dict[str, jax.Array]] = []
+  last_logged = start
+  scores: dict[str, Any] = {}
+  every = lambda n, step: n > 0 and step % n == 0
+
+  with _StopSignal() as stop:
+    for step in range(start + 1, end + 1):
+      batch = sharding.to_global(next(stream), exp.mesh)
+      state, metrics = train_step(state, batch, train_key)
+      pending.append(metrics)
+      if step == start + 1:
+        progress.restart_clock(step)  # the first step includes compilation
+
+      if every(config.train.log_every, step) or step == end:
+        averaged = {k: float(v) for k, v in jax.device_get(_mean(pending)).items()}
+        pending = []
+        if not math.isfinite(averaged["loss"]):
+          checkpoints.close()
+          raise FloatingPointError(
+            f"The training loss became {averaged['loss']} between steps {last_logged + 1} and "
+            f"{step}; the checkpoints before that are kept. Lower optimizer.learning_rate or "
+            "check the data."
+          )
+        averaged["steps_per_sec"] = progress.update(step, averaged)
+        writer.write(step, "train", averaged)
+        last_logged = step
+
+      if every(config.train.checkpoint_every, step) or step == end or stop.received:
+        checkpoints.save(step, state, stream)
+      if every(config.train.eval_every, step) or step == total:
+        scores = evaluate(exp, state, eval_dataset, workdir=workdir_path)
+        writer.write(step, config.eval.split, scores)
+        improved = checkpoints.save_best(step, state, scores)
+        progress.message(
+          f"eval @ {step}: {config.eval.metric} {scores[config.eval.metric]:.4f}"
+          + (" (best so far)" if improved else "")
+        )
+        progress.restart_clock(step)
+      if stop.received:
+        progress.message(f"{stop.received} received: saved step {step}, stopping.")
+        break
+
+  checkpoints.close()
+  writer.close()
+  if scores and int(jax.device_get(state.step)) == total:
+    progress.message(exp.task.summary(scores))
+  return scores
+
+
+def _mean(metrics: list[dict[str, jax.Array]]) -> dict[str, jax.Array]:
+  return jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *metrics)
+
+
+def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
+  """The config a run in `workdir` was trained with."""
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.is_file():
+    raise InputError(f"{path} is missing: is {workdir} a segjax workdir?")
+  values = json.loads(path.read_text())
+  config = config_lib.base_config()
+  config.update_from_flattened_dict(_flatten(values))
+  return config
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+  flat = {}
+  for key, value in values.items():
+    path = f"{prefix}{key}"
+    if isinstance(value, dict) and path not in config_lib.OPEN_SECTIONS:
+      flat.update(_flatten(value, path + "."))
+    else:
+      flat[path] = _tuples(value)
+  return flat
+
+
+def _tuples(value):
+  """JSON has lists where the config had tuples."""
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  return value
+
+
+def restore_state(exp: Experiment, workdir: str, which: str = "best") -> tuple[int, TrainState]:
+  """The state saved in `workdir`: "best", "latest" or a step number."""
+  checkpoints = Checkpoints(workdir, keep=1, metric=exp.config.eval.metric)
+  try:
+    return checkpoints.restore(which, exp.abstract_state)
+  finally:
+    checkpoints.close()

@@ -1,0 +1,44 @@
+"""Shared fixtures: a small `shapes` build and the tiny experiment config that trains on it."""
+
+import os
+import pathlib
+import tempfile
+
+# Before JAX starts: compiled programs are cached across the tests of a session (and sessions).
+os.environ.setdefault(
+  "SEGJAX_COMPILATION_CACHE", str(pathlib.Path(tempfile.gettempdir()) / "segjax-test-xla-cache")
+)
+
+import pytest
+
+from segjax import runtime
+
+runtime.configure()
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tfds_dir(tmp_path_factory) -> str:
+  """A TFDS data dir holding `shapes/64`, built once per session."""
+  from segjax.config import base_config
+  from segjax.data import DATASETS
+
+  path = tmp_path_factory.mktemp("tfds")
+  config = base_config()
+  config.data.tfds_dir, config.data.variant = str(path), "64"
+  DATASETS["shapes"](config.data, "train")
+  return str(path)
+
+
+@pytest.fixture
+def tiny_config(tfds_dir):
+  """The `:tiny` variant of the U-Net experiment, reading the session's `shapes` build."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location("unet_shapes", REPO / "experiments/unet_shapes.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("tiny")
+  config.data.tfds_dir = tfds_dir
+  return config

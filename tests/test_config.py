@@ -1,0 +1,76 @@
+"""Config validation: every experiment passes; a bad key or value fails at once, by name."""
+
+import importlib.util
+import pathlib
+
+import ml_collections
+import pytest
+
+from segjax.config import base_config, validate
+from segjax.errors import InputError
+
+EXPERIMENTS = sorted((pathlib.Path(__file__).resolve().parents[1] / "experiments").glob("*.py"))
+
+
+def _load(path):
+  spec = importlib.util.spec_from_file_location(path.stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_every_experiment_and_variant_validates(path):
+  module = _load(path)
+  for arg in ("", "tiny"):
+    validate(module.get_config(arg))
+
+
+def test_misspelt_key_suggests_the_closest():
+  config = base_config()
+  config.train.chekpoint_every = 5
+  with pytest.raises(
+    InputError, match=r'config.train.chekpoint_every is not a known key.*"train.checkpoint_every"'
+  ):
+    validate(config)
+
+
+def test_free_form_sections_accept_any_key():
+  config = base_config()
+  config.model.kwargs = ml_collections.ConfigDict({"widths": (8, 16), "norm": "group"})
+  config.loss.terms = ml_collections.ConfigDict({"focal": {"weight": 1.0, "gamma": 3.0}})
+  validate(config)
+
+
+@pytest.mark.parametrize(
+  ("key", "value", "message"),
+  [
+    (
+      "data.name",
+      "shapez",
+      r"config.data.name='shapez' is not one of \['folder', 'shapes'\]. Did you mean \"shapes\"",
+    ),
+    ("model.dtype", "float8", r"config.model.dtype='float8' is not one of"),
+    ("schedule.name", "linear", r"config.schedule.name='linear'"),
+    ("data.batch_size", 0, r"config.data.batch_size=0 is invalid: expected a positive integer"),
+    ("data.image_size", (32,), r"config.data.image_size=\(32,\) is invalid"),
+    ("data.scale_range", (2.0, 1.0), r"config.data.scale_range=\(2.0, 1.0\)"),
+    ("optimizer.learning_rate", -1.0, r"config.optimizer.learning_rate=-1.0"),
+  ],
+)
+def test_bad_values_name_the_key(key, value, message):
+  config = base_config()
+  section, field = key.split(".")
+  config[section][field] = value
+  with pytest.raises(InputError, match=message):
+    validate(config)
+
+
+def test_unknown_loss_term_and_bare_weight():
+  config = base_config()
+  config.loss.terms = ml_collections.ConfigDict({"dicee": {"weight": 1.0}})
+  with pytest.raises(InputError, match=r"config.loss.terms.dicee is not a known loss.*\"dice\""):
+    validate(config)
+  config.loss.terms = ml_collections.ConfigDict({"dice": 1.0})
+  with pytest.raises(InputError, match=r'config.loss.terms.dice=1.0 is invalid.*"weight"'):
+    validate(config)
