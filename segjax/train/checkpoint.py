@@ -66,6 +66,12 @@ class Checkpoints:
     """
     for step in sorted(self.latest.all_steps(), reverse=True):
       try:
+        saved = _saved_shapes(pathlib.Path(self.latest.directory) / str(step) / "state")
+      except Exception as error:  # unreadable metadata: a broken checkpoint
+        self._move_aside(step, error)
+        continue
+      _check_compatible(saved, abstract_state, pathlib.Path(self.latest.directory).parent)
+      try:
         restored = self.latest.restore(
           step,
           args=ocp.args.Composite(
@@ -74,7 +80,7 @@ class Checkpoints:
           ),
         )
         return restored["state"]
-      except Exception as error:
+      except Exception as error:  # any failure to read: try an older one
         self._move_aside(step, error)
     return None
 
@@ -96,6 +102,8 @@ class Checkpoints:
         )
     if step is None:
       raise InputError(f"No checkpoint under {self.latest.directory.parent}.")
+    directory = pathlib.Path(manager.directory)
+    _check_compatible(_saved_shapes(directory / str(step) / "state"), abstract_state, directory)
     restored = manager.restore(
       step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
     )
@@ -117,3 +125,42 @@ class Checkpoints:
     self.best.wait_until_finished()
     self.latest.close()
     self.best.close()
+
+
+def _saved_shapes(path: pathlib.Path) -> dict[str, tuple[int, ...]]:
+  metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+  leaves = jax.tree_util.tree_leaves_with_path(metadata)
+  return {_path_name(p): tuple(m.shape) for p, m in leaves}
+
+
+def _path_name(path) -> str:
+  """`params/down_0/...`: the same for a dataclass field and the dict key orbax saves it as."""
+  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def _check_compatible(saved: dict, abstract_state, directory: pathlib.Path) -> None:
+  """Refuses to restore a checkpoint of another model into this one, and says what differs.
+
+  Arrays that are only missing (none extra, none reshaped) are what a damaged metadata file
+  looks like; that case is left to the restore, which then treats the step as unreadable.
+  """
+  leaves = jax.tree_util.tree_leaves_with_path(abstract_state)
+  expected = {_path_name(p): tuple(x.shape) for p, x in leaves}
+  missing, extra = sorted(expected.keys() - saved.keys()), sorted(saved.keys() - expected.keys())
+  reshaped = sorted(k for k in expected.keys() & saved.keys() if expected[k] != saved[k])
+  if not extra and not reshaped:
+    return
+  detail = (
+    f"{len(missing)} arrays missing (e.g. {missing[:1]}), {len(extra)} unexpected "
+    f"(e.g. {extra[:1]}), {len(reshaped)} with other shapes"
+    + (
+      f" (e.g. {reshaped[0]}: saved {saved[reshaped[0]]}, now {expected[reshaped[0]]})"
+      if reshaped
+      else ""
+    )
+  )
+  raise InputError(
+    f"The checkpoints in {directory} belong to a different model or optimiser than this config "
+    f"builds: {detail}. Train into a new --workdir, or use the config the run was made with "
+    "(config.json in the workdir)."
+  )

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from segjax.data import DATASETS
+from segjax.errors import InputError
 from segjax.train.logging import read_metrics
 from segjax.train.loop import build, load_config, restore_state, train
 
@@ -190,3 +191,27 @@ def test_cli_rejects_bad_overrides_by_name(args, message, tmp_path):
   assert result.returncode != 0
   assert message in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_checkpoints_of_another_model_are_refused_and_kept(tiny_config, tmp_path):
+  train(tiny_config, str(tmp_path))
+  tiny_config.model.name, tiny_config.model.kwargs = "unet", {"widths": (4, 8)}
+  with pytest.raises(InputError, match=r"belong to a different model.*new --workdir"):
+    train(tiny_config, str(tmp_path))
+  assert [p.name for p in (tmp_path / "checkpoints/latest").iterdir()] == ["4"]
+  assert (tmp_path / "config.1.json").is_file()  # the first run's config is kept
+
+
+def test_unreadable_checkpoint_is_moved_aside_and_an_older_one_used(tiny_config, tmp_path):
+  tiny_config.train.checkpoint_every = 2
+  tiny_config.train.eval_every = 0
+  train(tiny_config, str(tmp_path), stop_after=4)
+  latest = tmp_path / "checkpoints/latest"
+  assert sorted(p.name for p in latest.iterdir()) == ["2", "4"]
+  for f in (latest / "4/state").rglob("*"):
+    if f.is_file():
+      f.write_bytes(b"garbage")
+  train(tiny_config, str(tmp_path), stop_after=4)  # resumes from step 2, redoes 3 and 4
+  names = sorted(p.name for p in latest.iterdir())
+  assert "2" in names and "4" in names
+  assert any(n.startswith("4.unreadable-") for n in names)
