@@ -16,7 +16,7 @@ OPEN_SECTIONS = ("model.kwargs", "loss.terms")
 DTYPES = ("float32", "bfloat16", "float16")
 SCHEDULES = ("cosine", "poly", "constant")
 OPTIMIZERS = ("adamw", "sgd")
-CHECKPOINT_CHOICES = ("latest", "best")
+CLASS_WEIGHTINGS = ("inverse", "median", "enet")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -49,6 +49,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss = ml_collections.ConfigDict()
   # Named terms of the loss, each {"weight": w, **options}; see segjax.losses.LOSSES.
   c.loss.terms = ml_collections.ConfigDict({"ce": {"weight": 1.0}, "dice": {"weight": 1.0}})
+  # Class weights for the terms that take them (ce): None, "inverse", "median", "enet" (from the
+  # train split's pixel counts, see `segjax stats`) or one number per class.
+  c.loss.class_weights = ml_collections.config_dict.placeholder(object)
 
   c.optimizer = ml_collections.ConfigDict()
   c.optimizer.name = "adamw"  # adamw | sgd (with Nesterov momentum 0.9)
@@ -142,6 +145,15 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       term,
       'a dict with a "weight" and the term\'s options, e.g. {"weight": 1.0}',
     )
+  weights = config.loss.class_weights
+  _require(
+    weights is None
+    or weights in CLASS_WEIGHTINGS
+    or (isinstance(weights, list | tuple) and all(isinstance(w, int | float) for w in weights)),
+    "loss.class_weights",
+    weights,
+    f"None, one of {list(CLASS_WEIGHTINGS)} or a list of per-class weights",
+  )
   _require(len(config.loss.terms) > 0, "loss.terms", dict(config.loss.terms), "at least one term")
 
   size = tuple(config.data.image_size)

@@ -1,8 +1,9 @@
-"""The `segjax` command: train | eval | predict.
+"""The `segjax` command: train | eval | predict | stats.
 
 segjax train   --config experiments/unet_shapes.py --workdir runs/unet [--config.train.steps=500]
 segjax eval    --workdir runs/unet [--checkpoint=best|latest|STEP] [--split=validation]
 segjax predict --workdir runs/unet --input photos/ --output predictions/
+segjax stats   --config experiments/unet_shapes.py   (class pixel counts and weights)
 """
 
 import json
@@ -14,7 +15,7 @@ from ml_collections import config_flags
 
 from segjax.errors import InputError
 
-COMMANDS = ("train", "eval", "predict")
+COMMANDS = ("train", "eval", "predict", "stats")
 
 config_flags.DEFINE_config_file(
   "config", None, "Experiment config file, optionally with an argument: experiments/x.py:tiny."
@@ -77,6 +78,9 @@ def _main(argv: list[str]) -> None:
   if len(argv) != 2 or argv[1] not in COMMANDS:
     _fail(f"usage: segjax {{{'|'.join(COMMANDS)}}} [flags]; got {argv[1:]}.\n{__doc__}")
   command = argv[1]
+  if command == "stats":
+    _stats(_config())
+    return
   if FLAGS.workdir is None:
     _fail(f"segjax {command} needs --workdir.")
 
@@ -118,6 +122,34 @@ def _main(argv: list[str]) -> None:
       f"Wrote {2 * len(inputs)} PNGs for {len(inputs)} images to {FLAGS.output} "
       f"(checkpoint step {step})."
     )
+
+
+def _stats(config) -> None:
+  """Prints the train split's class pixel counts and the class weights each method gives."""
+  import numpy as np
+
+  from segjax import config as config_lib
+  from segjax.data import DATASETS
+  from segjax.data.stats import class_pixel_counts
+  from segjax.losses import class_weights_from_counts
+
+  config_lib.validate(config)
+  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
+  counts = class_pixel_counts(
+    dataset,
+    split=config.data.train_split,
+    ignore_index=config.data.ignore_index,
+    cache_key=f"{config.data.name}_{config.data.variant}",
+  )
+  weights = {
+    method: np.asarray(class_weights_from_counts(counts, method=method))
+    for method in config_lib.CLASS_WEIGHTINGS
+  }
+  print(f"{config.data.name} {config.data.train_split}: {counts.sum():,} labelled pixels")
+  print(f"{'class':<16}{'pixels':>14}{'fraction':>10}" + "".join(f"{m:>10}" for m in weights))
+  for c, name in enumerate(dataset.class_names):
+    row = f"{name:<16}{counts[c]:>14,}{counts[c] / max(counts.sum(), 1):>10.4f}"
+    print(row + "".join(f"{w[c]:>10.3f}" for w in weights.values()))
 
 
 def run() -> None:

@@ -8,11 +8,13 @@ VOID_COLOUR = (0, 0, 0)
 def palette(num_classes: int) -> np.ndarray:
   """A fixed, distinguishable colour per class (PASCAL VOC's bit-interleaved scheme).
 
+  Class i gets VOC's colour i + 1: VOC's colour 0 is black, which is kept for void alone.
+
   Returns:
     u8[256,3]; entries past `num_classes` continue the scheme, entry 255 (void) is black.
   """
   del num_classes  # the scheme is the same for every class count, so colours stay stable
-  ids = np.arange(256)
+  ids = np.arange(1, 257)
   colours = np.zeros((256, 3), np.int64)
   for bit in range(8):
     for channel in range(3):
@@ -61,3 +63,74 @@ def comparison_row(image, labels, pred, num_classes: int, *, ignore_index: int =
   for panel in panels[1:]:
     strip += [gap, panel]
   return np.concatenate(strip, axis=1)
+
+
+def plot_confusion(confmat: np.ndarray, class_names, *, ax=None, annotate: bool = True):
+  """Heatmap of a confusion matrix normalised by row: each true class's pixels, by prediction.
+
+  Args:
+    confmat: int[C,C], rows = truth, columns = prediction.
+    class_names: C names.
+    ax: matplotlib axes to draw on; a new figure's by default.
+    annotate: write each cell's share in it.
+
+  Returns:
+    The axes. A class absent from the truth has an empty row.
+  """
+  import matplotlib.pyplot as plt
+
+  from segjax.metrics.semantic import safe_divide
+
+  c = len(class_names)
+  if ax is None:
+    _, ax = plt.subplots(figsize=(2 + 0.6 * c, 1 + 0.6 * c))
+  shares = safe_divide(confmat, np.sum(confmat, axis=1, keepdims=True))
+  image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+  ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+  ax.set_xticks(range(c), class_names, rotation=45, ha="right")
+  ax.set_yticks(range(c), class_names)
+  ax.set(xlabel="predicted", ylabel="true", title="confusion (rows sum to 1)")
+  if annotate:
+    for (row, col), share in np.ndenumerate(shares):
+      if not np.isnan(share):
+        colour = "white" if share > 0.5 else "black"
+        ax.text(col, row, f"{share:.2f}", ha="center", va="center", color=colour, fontsize=8)
+  return ax
+
+
+def plot_comparisons(
+  images, labels, predictions, class_names, *, titles=None, ignore_index: int = 255
+):
+  """A figure of `comparison_row`s, one per example, titled, with a legend of class colours.
+
+  Args:
+    images: u8[N,H,W,3].
+    labels: int[N,H,W] ground truth, `ignore_index` for void.
+    predictions: int[N,H,W].
+    class_names: C names, for the legend.
+    titles: N row titles (e.g. an id and a score).
+    ignore_index: void label.
+
+  Returns:
+    The matplotlib figure.
+  """
+  import matplotlib.pyplot as plt
+  from matplotlib.patches import Patch
+
+  n, w = len(labels), np.shape(labels)[2]
+  c = len(class_names)
+  fig, axes = plt.subplots(n, 1, figsize=(10, 2.6 * n + 0.6), squeeze=False)
+  # comparison_row puts 2-pixel gaps between its 4 panels.
+  centres = [(w - 1) / 2 + i * (w + 2) for i in range(4)]
+  for i, ax in enumerate(axes[:, 0]):
+    row = comparison_row(images[i], labels[i], predictions[i], c, ignore_index=ignore_index)
+    ax.imshow(row, interpolation="nearest")
+    ax.set_xticks(centres, ["image", "truth", "prediction", "errors (red)"])
+    ax.set_yticks([])
+    if titles is not None:
+      ax.set_title(titles[i], loc="left")
+  colours = palette(c)[:c] / 255
+  handles = [Patch(color=rgb, label=name) for rgb, name in zip(colours, class_names, strict=True)]
+  fig.legend(handles=handles, loc="lower center", ncol=min(c, 8), frameon=False)
+  fig.tight_layout(rect=(0, 0.6 / fig.get_figheight(), 1, 1))
+  return fig

@@ -42,3 +42,20 @@ def tiny_config(tfds_dir):
   config = module.get_config("tiny")
   config.data.tfds_dir = tfds_dir
   return config
+
+
+@pytest.fixture(scope="session")
+def tiny_run_workdir(tfds_dir, tmp_path_factory) -> str:
+  """A workdir of the tiny experiment trained to its end (step 4), shared by read-only tests."""
+  import importlib.util
+
+  from segjax.train.loop import train
+
+  spec = importlib.util.spec_from_file_location("unet_shapes", REPO / "experiments/unet_shapes.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("tiny")
+  config.data.tfds_dir = tfds_dir
+  workdir = tmp_path_factory.mktemp("tiny_run")
+  train(config, str(workdir))
+  return str(workdir)

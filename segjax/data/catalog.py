@@ -27,4 +27,5 @@ def load_shapes(data_config, split: str) -> Dataset:
     class_names=shapes_scene.CLASS_NAMES,
     things=shapes_scene.THING_CLASSES,
     stuff=shapes_scene.STUFF_CLASSES,
+    cache_dir=builder.data_dir,
   )

@@ -27,12 +27,14 @@ class Dataset:
     class_names: one name per class id.
     things: ids of the classes that have instances.
     stuff: ids of the classes that do not.
+    cache_dir: where statistics of the data (class pixel counts) may be cached; "" for nowhere.
   """
 
   source: Source
   class_names: tuple[str, ...]
   things: tuple[int, ...] = ()
   stuff: tuple[int, ...] = ()
+  cache_dir: str = ""
 
   @property
   def num_classes(self) -> int:

@@ -7,7 +7,7 @@ with a checkpoint restores the exact same batches.
 
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import grain
 import jax
@@ -34,9 +34,16 @@ def _stack(examples: Sequence[dict]) -> dict[str, np.ndarray]:
 
 
 def train_stream(
-  dataset: Dataset, data_config, fields: Sequence[str], *, seed: int
+  dataset: Dataset,
+  data_config,
+  fields: Sequence[str],
+  *,
+  seed: int,
+  prepare: Callable[[dict], dict] | None = None,
 ) -> grain.DatasetIterator:
   """An endless iterator of augmented per-host batches (dicts of numpy arrays).
+
+  `prepare` runs on each augmented example (in the loader's threads): a task's host-side targets.
 
   Epochs are reshuffled from `seed`; augmentation draws from `seed` and the element index, so the
   stream is the same however many threads read it. `get_state()`/`set_state()` checkpoint it.
@@ -55,6 +62,7 @@ def train_stream(
     .repeat()
     .map(functools.partial(select, fields=fields))
     .random_map(lambda example, rng: augment(example, rng))
+    .map(prepare or (lambda example: example))
     .batch(_per_host(data_config.batch_size), drop_remainder=True, batch_fn=_stack)
   )
   options = grain.ReadOptions(

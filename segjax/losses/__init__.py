@@ -28,6 +28,7 @@ LOSSES = {
   "focal_tversky": focal_tversky_loss,
   "lovasz": lovasz_softmax,
   "boundary_ce": boundary_weighted_cross_entropy,
+  "boundary": boundary_loss,  # needs `distance_maps`, which the task computes on the host
 }
 
 __all__ = [

@@ -147,9 +147,9 @@ def signed_distance_maps(
 
 def boundary_loss(
   logits: jax.Array,
-  distance_maps: jax.Array,
   labels: jax.Array,
   *,
+  distance_maps: jax.Array,
   ignore_index: int = 255,
 ) -> jax.Array:
   r"""Boundary loss: softmax probabilities integrated against signed distance maps.
@@ -165,8 +165,8 @@ def boundary_loss(
 
   Args:
     logits: f32[B,H,W,C] (or bf16) unnormalised scores.
-    distance_maps: f32[B,H,W,C] from `signed_distance_maps`.
     labels: i32[B,H,W] class indices; used only for the void mask.
+    distance_maps: f32[B,H,W,C] from `signed_distance_maps` (computed in the input pipeline).
     ignore_index: label of void pixels.
 
   Returns:

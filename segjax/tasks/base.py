@@ -33,13 +33,19 @@ class Task(abc.ABC):
   def num_classes(self) -> int:
     return self.dataset.num_classes
 
+  def prepare(self, example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Host-side targets computed per augmented training example (none by default)."""
+    return example
+
   def inputs(self, batch: Batch) -> jax.Array:
     """`image: u8[B,H,W,3]` -> normalised f32[B,H,W,3], on device so the host sends bytes."""
     return (batch["image"].astype(jnp.float32) - self._mean) / self._std
 
   @abc.abstractmethod
-  def loss(self, outputs: Outputs, batch: Batch) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Returns the scalar loss and named scalars to log."""
+  def loss(
+    self, outputs: Outputs, batch: Batch, step: jax.Array
+  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Returns the scalar loss and named scalars to log; `step` drives loss-weight ramps."""
 
   @abc.abstractmethod
   def eval_stats(self, outputs: Outputs, batch: Batch) -> Any:

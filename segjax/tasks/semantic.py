@@ -1,5 +1,6 @@
 """Semantic segmentation: a class per pixel, trained with `config.loss.terms`, scored by mIoU."""
 
+import inspect
 from typing import Any
 
 import jax
@@ -7,7 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from segjax import viz
-from segjax.losses import LOSSES, combine
+from segjax.data.stats import class_pixel_counts
+from segjax.errors import InputError
+from segjax.losses import LOSSES, class_weights_from_counts, combine, signed_distance_maps
 from segjax.metrics import (
   boundary_confusion_stats,
   boundary_iou_scores,
@@ -24,10 +27,21 @@ class SemanticTask(Task):
 
   def __init__(self, config, dataset):
     super().__init__(config, dataset)
-    self._loss = combine(config.loss.terms.to_dict(), LOSSES, ignore_index=self.ignore_index)
+    terms = resolve_class_weights(config, dataset)
+    self._loss = combine(terms, LOSSES, ignore_index=self.ignore_index)
 
-  def loss(self, outputs: Outputs, batch: Batch):
-    total, parts = self._loss(outputs["logits"], batch["semantic"].astype(jnp.int32))
+  def prepare(self, example):
+    if "distance_maps" in self._loss.inputs:
+      example = dict(example)
+      example["distance_maps"] = signed_distance_maps(
+        example["semantic"], self.num_classes, ignore_index=self.ignore_index
+      )
+    return example
+
+  def loss(self, outputs: Outputs, batch: Batch, step):
+    inputs = {name: batch[name] for name in self._loss.inputs}
+    labels = batch["semantic"].astype(jnp.int32)
+    total, parts = self._loss(outputs["logits"], labels, step=step, **inputs)
     return total, {f"loss_{name}": value for name, value in parts.items()}
 
   def predict(self, outputs: Outputs) -> jax.Array:
@@ -67,3 +81,40 @@ class SemanticTask(Task):
     rows.append(f"{'mean':<16}{cell(scores['miou'])}{cell(scores['boundary_iou'])}")
     rows.append(f"{'pixel accuracy':<16}{cell(scores['pixel_accuracy'])}")
     return "\n".join(rows)
+
+
+def resolve_class_weights(config, dataset) -> dict[str, dict[str, Any]]:
+  """`config.loss.terms` with class weights made concrete for the terms that take them.
+
+  A term's own `class_weights` option wins over `config.loss.class_weights`. Either may be a
+  method ("inverse", "median", "enet": computed from the train split's class pixel counts, counted
+  once and cached beside the data) or one weight per class.
+  """
+  terms = config.loss.terms.to_dict()
+  for name, options in terms.items():
+    if "class_weights" not in inspect.signature(LOSSES[name]).parameters:
+      continue
+    spec = options.get("class_weights", config.loss.class_weights)
+    if spec is None:
+      continue
+    key = f"loss.terms.{name}.class_weights" if "class_weights" in options else "loss.class_weights"
+    if isinstance(spec, str):
+      counts = class_pixel_counts(
+        dataset,
+        split=config.data.train_split,
+        ignore_index=config.data.ignore_index,
+        cache_key=f"{config.data.name}_{config.data.variant}",
+      )
+      try:
+        weights = class_weights_from_counts(counts, method=spec)
+      except ValueError as error:
+        raise InputError(f"config.{key}={spec!r}: {error}") from error
+    else:
+      weights = np.asarray(spec, np.float32)
+      if weights.shape != (dataset.num_classes,):
+        raise InputError(
+          f"config.{key} has {weights.size} weights; the data set has {dataset.num_classes} "
+          f"classes ({', '.join(dataset.class_names)})."
+        )
+    options["class_weights"] = np.asarray(weights, np.float32)
+  return terms

@@ -110,7 +110,7 @@ def make_train_step(exp: Experiment):
       outputs, updates = model.apply(
         variables, images, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
       )
-      loss, aux = task.loss(outputs, batch)
+      loss, aux = task.loss(outputs, batch, state.step)
       return loss, (aux, updates.get("batch_stats", state.batch_stats))
 
     (loss, (aux, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -198,7 +198,9 @@ def train(
   eval_dataset = DATASETS[config.data.name](config.data, config.eval.split)
   _write_config(config, workdir_path)
   total = config.train.steps
-  stream = train_stream(dataset, config.data, exp.task.fields, seed=config.seed)
+  stream = train_stream(
+    dataset, config.data, exp.task.fields, seed=config.seed, prepare=exp.task.prepare
+  )
 
   # State: restored from the latest checkpoint, or initialised from the seed.
   init_key, train_key = jax.random.split(seed_key(config.seed))

@@ -94,7 +94,7 @@ def _evaluate(logits, labels, maps):
   """Every case, the bands and boundary_loss from one compile."""
   out = {n: boundary.boundary_weighted_cross_entropy(logits, labels, **o) for n, o in CASES.items()}
   out |= {f"band{w}": boundary.boundary_band(labels, width=w) for w in (1, 2, 3)}
-  return out | {"boundary_loss": boundary.boundary_loss(logits, maps, labels)}
+  return out | {"boundary_loss": boundary.boundary_loss(logits, labels, distance_maps=maps)}
 
 
 @functools.cache
@@ -156,7 +156,7 @@ def test_boundary_loss_is_minimal_at_a_perfect_prediction():
   _, labels, maps, values = _values(0)
   valid = labels != IGNORE
   perfect = 30.0 * np.eye(SHAPE[-1], dtype=np.float32)[np.where(valid, labels, 0)]
-  got = jax.jit(boundary.boundary_loss)(perfect, maps, labels)
+  got = jax.jit(boundary.boundary_loss)(perfect, labels, distance_maps=maps)
   minimum = np.take_along_axis(maps, np.where(valid, labels, 0)[..., None], -1)[valid].mean()
   np.testing.assert_allclose(got, minimum / SHAPE[-1], RTOL, 1e-5)
   assert minimum < 0.0 < values["boundary_loss"] - got
@@ -216,7 +216,9 @@ def test_boundary_loss_by_hand():
   logits = np.array([[[[0.0, ln3], [0.0, ln3], [0.0, 0.0]]]], np.float32)
   maps = np.array([[[[-1.0, 2.0], [3.0, 0.0], [100.0, 100.0]]]], np.float32)
   labels = np.array([[[0, 1, IGNORE]]])
-  np.testing.assert_allclose(jax.jit(boundary.boundary_loss)(logits, maps, labels), 0.5, RTOL)
+  np.testing.assert_allclose(
+    jax.jit(boundary.boundary_loss)(logits, labels, distance_maps=maps), 0.5, RTOL
+  )
 
 
 def test_signed_distance_maps_are_fast_enough_for_the_input_pipeline():

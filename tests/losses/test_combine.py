@@ -38,3 +38,18 @@ def test_ignore_index_reaches_every_term():
 def test_unknown_term_lists_the_known_ones():
   with pytest.raises(ValueError, match=r"Unknown loss term 'dcie'.*'dice'"):
     combine({"dcie": 1.0}, LOSSES)
+
+
+def test_ramped_weight_and_extra_inputs():
+  from segjax.losses import boundary_loss, signed_distance_maps
+
+  logits, labels = _inputs()
+  maps = signed_distance_maps(np.asarray(labels), 4)
+  loss = combine({"ce": 1.0, "boundary": {"weight": 2.0, "ramp_steps": (10, 20)}}, LOSSES)
+  assert loss.inputs == ("distance_maps",)
+  ce = cross_entropy(logits, labels)
+  boundary = boundary_loss(logits, labels, distance_maps=maps)
+  for step, fraction in ((0, 0.0), (10, 0.0), (15, 0.5), (20, 1.0), (99, 1.0)):
+    total, parts = loss(logits, labels, step=step, distance_maps=maps)
+    np.testing.assert_allclose(parts["boundary"], boundary, rtol=1e-6)
+    np.testing.assert_allclose(total, ce + 2.0 * fraction * boundary, rtol=1e-5, atol=1e-7)

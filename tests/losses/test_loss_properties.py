@@ -40,7 +40,7 @@ LOSSES = {
   "boundary_weighted_cross_entropy": lambda z, y, m: boundary.boundary_weighted_cross_entropy(
     z, y, width=2
   ),
-  "boundary_loss": lambda z, y, m: boundary.boundary_loss(z, m, y),
+  "boundary_loss": lambda z, y, m: boundary.boundary_loss(z, y, distance_maps=m),
 }
 NAMES = list(LOSSES)
 # Class weights break the symmetry between classes.

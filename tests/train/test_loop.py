@@ -215,3 +215,16 @@ def test_unreadable_checkpoint_is_moved_aside_and_an_older_one_used(tiny_config,
   names = sorted(p.name for p in latest.iterdir())
   assert "2" in names and "4" in names
   assert any(n.startswith("4.unreadable-") for n in names)
+
+
+def test_boundary_loss_trains_with_maps_from_the_input_pipeline(tiny_config, tmp_path):
+  import ml_collections
+
+  tiny_config.loss.terms = ml_collections.ConfigDict(
+    {"dice": {"weight": 1.0}, "boundary": {"weight": 0.1, "ramp_steps": (0, 4)}}
+  )
+  tiny_config.loss.class_weights = "inverse"  # dice takes none: accepted and unused
+  tiny_config.train.eval_every = 0
+  train(tiny_config, str(tmp_path))
+  (last,) = [r for r in read_metrics(tmp_path) if r["split"] == "train" and r["step"] == 4]
+  assert np.isfinite(last["loss_boundary"]) and last["loss_boundary"] != 0.0

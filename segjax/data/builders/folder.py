@@ -142,4 +142,5 @@ def load(data_config, split: str) -> Dataset:
       f"config.data.ignore_index={data_config.ignore_index} is a class id of {root}/classes.json "
       f"({len(names)} classes); choose a value >= {len(names)}, such as 255."
     )
-  return Dataset(FolderSource(split_dir, len(names), data_config.ignore_index), class_names=names)
+  source = FolderSource(split_dir, len(names), data_config.ignore_index)
+  return Dataset(source, class_names=names, cache_dir=str(root))

@@ -1,0 +1,228 @@
+"""Reading runs for notebooks: metrics as data frames, and a checkpoint's predictions on a split.
+
+pandas is an optional dependency (the `notebook` extra), so it is imported where it is used.
+`confusion` and `per_image` read semantic-segmentation runs.
+"""
+
+import functools
+import os
+import pathlib
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import jax
+import numpy as np
+
+from segjax.data import DATASETS
+from segjax.data.loader import eval_batches
+from segjax.errors import InputError
+from segjax.metrics import confusion_matrix, semantic_scores
+from segjax.train import sharding
+from segjax.train.logging import read_metrics
+from segjax.train.loop import Experiment, build, load_config, restore_state
+
+if TYPE_CHECKING:
+  import pandas
+
+PathLike = str | os.PathLike
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+  """`{"per_class_iou": {"sky": 0.9}}` -> `{"per_class_iou/sky": 0.9}`; null becomes NaN."""
+  flat = {}
+  for key, value in record.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f"{prefix}{key}/"))
+    else:
+      flat[prefix + key] = np.nan if value is None else value
+  return flat
+
+
+def metrics(workdir: PathLike) -> "pandas.DataFrame":
+  """The run's `metrics.jsonl` as a table: one row per (step, split), in step order.
+
+  Returns:
+    Columns `step`, `split` and one per logged value (`loss`, `miou`, `per_class_iou/<class>`,
+    ...); NaN where a split does not log that value or logged null.
+  """
+  import pandas as pd
+
+  return pd.DataFrame([_flatten(record) for record in read_metrics(workdir)])
+
+
+def curves(
+  workdirs: PathLike | Sequence[PathLike], names: Sequence[str] | None = None
+) -> "pandas.DataFrame":
+  """The numeric metrics of one or more runs in long form, for plotting runs together.
+
+  Args:
+    workdirs: run directories.
+    names: one label per run; by default each directory's name.
+
+  Returns:
+    Columns `run`, `step`, `split`, `metric`, `value`; one row per logged number.
+  """
+  import pandas as pd
+
+  if isinstance(workdirs, str | os.PathLike):
+    workdirs = [workdirs]
+  names = [pathlib.Path(w).name for w in workdirs] if names is None else list(names)
+  if len(names) != len(workdirs):
+    raise ValueError(f"{len(names)} names for {len(workdirs)} workdirs.")
+  frames = []
+  for name, workdir in zip(names, workdirs, strict=True):
+    frame = metrics(workdir)
+    numeric = frame.drop(columns="step").select_dtypes("number").columns
+    long = frame.melt(["step", "split"], numeric, var_name="metric", value_name="value")
+    frames.append(long.dropna(subset="value").assign(run=name))
+  return pd.concat(frames, ignore_index=True)[["run", "step", "split", "metric", "value"]]
+
+
+def best(workdir: PathLike) -> "pandas.Series":
+  """The evaluation with the highest `config.eval.metric`: the one the best checkpoint kept.
+
+  Returns:
+    That row of `metrics(workdir)`, without the columns its split never logs.
+  """
+  config = load_config(workdir)
+  frame = metrics(workdir)
+  evaluations = frame[frame["split"] == config.eval.split].dropna(axis=1, how="all")
+  if evaluations.empty:
+    raise InputError(f"{workdir}/metrics.jsonl has no {config.eval.split} evaluation yet.")
+  # idxmax takes the first of equal scores, as the best checkpoint keeps only strict gains.
+  return evaluations.loc[evaluations[config.eval.metric].idxmax()]
+
+
+def per_class(record: "pandas.Series") -> "pandas.DataFrame":
+  """The per-class scores of one evaluation (a row of `metrics`) as a table.
+
+  Returns:
+    One row per class, in class-id order; one column per score (`iou`, `accuracy`,
+    `boundary_iou`, ...).
+  """
+  import pandas as pd
+
+  table: dict[str, dict[str, float]] = {}
+  for key, value in record.filter(regex=r"^per_class_[^/]+/").items():
+    score, name = key.split("/", 1)
+    table.setdefault(score.removeprefix("per_class_"), {})[name] = value
+  return pd.DataFrame(table)
+
+
+def summary(workdir: PathLike) -> dict[str, Any]:
+  """What the run in `workdir` trained: model, data, loss terms, optimisation, steps."""
+  c = load_config(workdir)
+  return {
+    "task": c.task,
+    "model": f"{c.model.name} {c.model.kwargs.to_dict()} ({c.model.dtype})",
+    "data": f"{c.data.name} {c.data.root or c.data.variant} at {tuple(c.data.image_size)}",
+    "batch size": c.data.batch_size,
+    "loss terms": c.loss.terms.to_dict(),
+    "optimizer": (
+      f"{c.optimizer.name}, lr {c.optimizer.learning_rate:g}, "
+      f"weight decay {c.optimizer.weight_decay:g}"
+    ),
+    "schedule": f"{c.schedule.name}, {c.schedule.warmup_steps} warmup steps",
+    "steps": c.train.steps,
+    "evaluation": f"{c.eval.metric} on {c.eval.split}, every {c.train.eval_every} steps",
+    "seed": c.seed,
+  }
+
+
+def _predictions(
+  workdir: PathLike, split: str | None, checkpoint: str | int, limit: int | None
+) -> tuple[Experiment, int, Iterator[dict[str, np.ndarray]]]:
+  """Restores a checkpoint of `workdir` and predicts `split` (default `config.eval.split`).
+
+  Returns:
+    The experiment, the checkpoint's step, and an iterator over this host's batches of the split
+    (its first `limit` examples), void padding dropped: `image: u8[B,H,W,3]`,
+    `semantic: u8[B,H,W]`, `prediction: i32[B,H,W]`.
+  """
+  config = load_config(workdir)
+  dataset = DATASETS[config.data.name](config.data, split or config.eval.split)
+  exp = build(config, dataset)
+  step, state = restore_state(exp, str(workdir), str(checkpoint))
+
+  def batches():
+    for local in eval_batches(
+      dataset, config.data, exp.task.fields, batch_size=config.eval.batch_size, limit=limit
+    ):
+      _, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
+      valid = local.pop("valid")
+      yield {
+        **{k: v[valid] for k, v in local.items()},
+        "prediction": sharding.to_local(predictions)[valid],
+      }
+
+  return exp, step, batches()
+
+
+def _confusions(exp: Experiment, batch: dict[str, np.ndarray]) -> np.ndarray:
+  """i64[B,C,C]: each image's confusion matrix, rows = truth, columns = prediction."""
+  count = functools.partial(
+    confusion_matrix, num_classes=exp.task.num_classes, ignore_index=exp.task.ignore_index
+  )
+  return np.asarray(jax.vmap(count)(batch["prediction"], batch["semantic"]), np.int64)
+
+
+def confusion(
+  workdir: PathLike,
+  *,
+  split: str | None = None,
+  checkpoint: str | int = "best",
+  limit: int | None = None,
+) -> tuple[np.ndarray, tuple[str, ...]]:
+  """The pixel confusion matrix of a checkpoint (best, latest or a step) on a split.
+
+  Args:
+    workdir: the run.
+    split: default `config.eval.split`.
+    checkpoint: "best", "latest" or a step number.
+    limit: score only the split's first `limit` examples.
+
+  Returns:
+    `confmat: i64[C,C]` (rows = truth, columns = prediction, void skipped) and the class names.
+  """
+  exp, _, batches = _predictions(workdir, split, checkpoint, limit)
+  c = exp.task.num_classes
+  confmat = np.zeros((c, c), np.int64)
+  for batch in batches:
+    confmat += _confusions(exp, batch).sum(axis=0)
+  return confmat, exp.task.dataset.class_names
+
+
+def per_image(
+  workdir: PathLike,
+  *,
+  split: str | None = None,
+  checkpoint: str | int = "best",
+  limit: int | None = None,
+) -> dict[str, Any]:
+  """A checkpoint's predictions on a split, image by image, with the scores to rank them.
+
+  Holds the whole split in memory: pass `limit` for large ones. Arguments as in `confusion`.
+
+  Returns:
+    `images: u8[N,H,W,3]`, `labels: u8[N,H,W]`, `predictions: i32[N,H,W]` at
+    `config.data.image_size`; `miou: f64[N]`, each image's mIoU over the classes in its truth or
+    prediction (NaN for an all-void image); `confmat: i64[C,C]`, summed over the images;
+    `class_names`; `step`, the checkpoint's.
+  """
+  exp, step, batches = _predictions(workdir, split, checkpoint, limit)
+  images, labels, predictions, confmats = [], [], [], []
+  for batch in batches:
+    images.append(batch["image"])
+    labels.append(batch["semantic"])
+    predictions.append(batch["prediction"])
+    confmats.append(_confusions(exp, batch))
+  confmats = np.concatenate(confmats)
+  return {
+    "images": np.concatenate(images),
+    "labels": np.concatenate(labels),
+    "predictions": np.concatenate(predictions),
+    "miou": np.array([semantic_scores(cm)["miou"] for cm in confmats], np.float64),
+    "confmat": confmats.sum(axis=0),
+    "class_names": exp.task.dataset.class_names,
+    "step": step,
+  }

@@ -1,0 +1,52 @@
+"""The notebooks run top to bottom against the tiny run, in a kernel of this interpreter."""
+
+import json
+import pathlib
+import sys
+
+import nbclient
+import nbformat
+import pytest
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch) -> str:
+  """A `python3` kernelspec that runs this interpreter (the one with segjax installed).
+
+  JUPYTER_PATH is searched first, so a `python3` kernel of another Python (a user's or the
+  system's) cannot shadow it.
+  """
+  spec = tmp_path / "jupyter/kernels/python3"
+  spec.mkdir(parents=True)
+  argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+  kernel_json = {"argv": argv, "display_name": "Python 3 (tests)", "language": "python"}
+  (spec / "kernel.json").write_text(json.dumps(kernel_json))
+  monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+  return "python3"
+
+
+@pytest.mark.slow
+def test_explore_run_executes_and_draws(tiny_run_workdir, kernel, monkeypatch):
+  path = NOTEBOOKS / "explore_run.ipynb"
+  nb = nbformat.read(path, as_version=4)
+  code = [cell for cell in nb.cells if cell.cell_type == "code"]
+  assert all(not cell.outputs and cell.execution_count is None for cell in code), (
+    f"{path.name} is committed with outputs: clear them."
+  )
+  monkeypatch.setenv("SEGJAX_WORKDIR", tiny_run_workdir)
+  monkeypatch.setenv("SEGJAX_LIMIT", "16")
+  # Headless and Agg-rendered, like Agg, but it also sends each figure to the notebook as a PNG;
+  # set explicitly, since an MPLBACKEND=Agg inherited from the shell would hide every figure.
+  monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+  # Raises CellExecutionError, with the cell and its traceback, if any cell fails.
+  client = nbclient.NotebookClient(
+    nb, kernel_name=kernel, timeout=120, resources={"metadata": {"path": str(NOTEBOOKS)}}
+  )
+  client.execute()
+
+  outputs = [output for cell in code for output in cell.outputs]
+  figures = [o for o in outputs if "image/png" in o.get("data", {})]
+  assert figures, "the notebook drew no figure"
