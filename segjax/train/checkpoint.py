@@ -10,6 +10,7 @@ import time
 import grain
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 from segjax.errors import InputError
 
@@ -128,7 +129,13 @@ class Checkpoints:
 
 
 def _saved_shapes(path: pathlib.Path) -> dict[str, tuple[int, ...]]:
-  metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+  # Orbax warns that an item directory has no step metadata file, which is how it saves items.
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
+  try:
+    metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
+  finally:
+    logging.set_verbosity(verbosity)
   leaves = jax.tree_util.tree_leaves_with_path(metadata)
   return {_path_name(p): tuple(m.shape) for p, m in leaves}
 

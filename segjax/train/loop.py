@@ -92,12 +92,14 @@ def init_state(exp: Experiment, key: jax.Array) -> TrainState:
 # ----------------------------------------------------------------------------------------------
 # Step functions.
 # ----------------------------------------------------------------------------------------------
-def make_train_step(exp: Experiment):
-  """`(state, batch, key) -> (state, metrics)`, compiled once, with the state donated.
+def train_step_fn(exp: Experiment, loss_fn=None):
+  """The pure step `(state, batch, key) -> (state, metrics)`, not yet compiled.
 
   The step's randomness is `key` folded with the step number, so a resumed run draws the same.
+  `loss_fn(outputs, batch, step) -> (loss, aux)` defaults to the task's loss.
   """
   task, model, optimizer = exp.task, exp.model, exp.optimizer
+  loss_of = loss_fn or task.loss
   schedule_lr = make_lr_fn(exp.config)
 
   def train_step(state: TrainState, batch, key):
@@ -110,7 +112,7 @@ def make_train_step(exp: Experiment):
       outputs, updates = model.apply(
         variables, images, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
       )
-      loss, aux = task.loss(outputs, batch, state.step)
+      loss, aux = loss_of(outputs, batch, state.step)
       return loss, (aux, updates.get("batch_stats", state.batch_stats))
 
     (loss, (aux, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -121,9 +123,14 @@ def make_train_step(exp: Experiment):
     new_state = TrainState(state.step + 1, params, batch_stats, opt_state)
     return new_state, metrics
 
+  return train_step
+
+
+def make_train_step(exp: Experiment):
+  """The step of `train_step_fn`, compiled once, with the state donated."""
   replicated = exp.state_sharding
   return jax.jit(
-    train_step,
+    train_step_fn(exp),
     in_shardings=(replicated, sharding.batch_sharding(exp.mesh), replicated),
     out_shardings=(replicated, replicated),
     donate_argnums=0,
@@ -137,7 +144,7 @@ def make_lr_fn(config):
 # ----------------------------------------------------------------------------------------------
 # The run.
 # ----------------------------------------------------------------------------------------------
-def _write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+def write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
   """Writes config.json; a different earlier one is kept as config.<n>.json, never overwritten."""
   if jax.process_index() != 0:
     return
@@ -152,7 +159,7 @@ def _write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> N
   path.write_text(text)
 
 
-class _StopSignal:
+class StopSignal:
   """Turns SIGTERM/SIGINT into a flag so that the loop saves a checkpoint before it exits."""
 
   def __init__(self):
@@ -196,7 +203,7 @@ def train(
   dataset = DATASETS[config.data.name](config.data, config.data.train_split)
   exp = build(config, dataset)
   eval_dataset = DATASETS[config.data.name](config.data, config.eval.split)
-  _write_config(config, workdir_path)
+  write_config(config, workdir_path)
   total = config.train.steps
   stream = train_stream(
     dataset, config.data, exp.task.fields, seed=config.seed, prepare=exp.task.prepare
@@ -221,54 +228,65 @@ def train(
   pending: list[dict[str, jax.Array]] = []
   last_logged = start
   scores: dict[str, Any] = {}
-  every = lambda n, step: n > 0 and step % n == 0
 
-  with _StopSignal() as stop:
-    for step in range(start + 1, end + 1):
-      batch = sharding.to_global(next(stream), exp.mesh)
-      state, metrics = train_step(state, batch, train_key)
-      pending.append(metrics)
-      if step == start + 1:
-        progress.restart_clock(step)  # the first step includes compilation
+  try:
+    with StopSignal() as stop:
+      for step in range(start + 1, end + 1):
+        batch = sharding.to_global(next(stream), exp.mesh)
+        state, metrics = train_step(state, batch, train_key)
+        pending.append(metrics)
+        if step == start + 1:
+          progress.restart_clock(step)  # the first step includes compilation
 
-      if every(config.train.log_every, step) or step == end:
-        averaged = {k: float(v) for k, v in jax.device_get(_mean(pending)).items()}
-        pending = []
-        if not math.isfinite(averaged["loss"]):
-          checkpoints.close()
-          raise FloatingPointError(
-            f"The training loss became {averaged['loss']} between steps {last_logged + 1} and "
-            f"{step}; the checkpoints before that are kept. Lower optimizer.learning_rate or "
-            "check the data."
+        if due(config.train.log_every, step) or step == end:
+          averaged = {k: float(v) for k, v in jax.device_get(mean_metrics(pending)).items()}
+          pending = []
+          check_finite(averaged["loss"], last_logged + 1, step)
+          averaged["steps_per_sec"] = progress.update(step, averaged)
+          writer.write(step, "train", averaged)
+          last_logged = step
+
+        if due(config.train.checkpoint_every, step) or step == end or stop.received:
+          checkpoints.save(step, state, stream)
+        if due(config.train.eval_every, step) or step == total:
+          scores = evaluate(exp, state, eval_dataset, workdir=workdir_path)
+          writer.write(step, config.eval.split, scores)
+          improved = checkpoints.save_best(step, state, scores)
+          progress.message(
+            f"eval @ {step}: {config.eval.metric} {scores[config.eval.metric]:.4f}"
+            + (" (best so far)" if improved else "")
           )
-        averaged["steps_per_sec"] = progress.update(step, averaged)
-        writer.write(step, "train", averaged)
-        last_logged = step
+          progress.restart_clock(step)
+        if stop.received:
+          progress.message(f"{stop.received} received: saved step {step}, stopping.")
+          break
 
-      if every(config.train.checkpoint_every, step) or step == end or stop.received:
-        checkpoints.save(step, state, stream)
-      if every(config.train.eval_every, step) or step == total:
-        scores = evaluate(exp, state, eval_dataset, workdir=workdir_path)
-        writer.write(step, config.eval.split, scores)
-        improved = checkpoints.save_best(step, state, scores)
-        progress.message(
-          f"eval @ {step}: {config.eval.metric} {scores[config.eval.metric]:.4f}"
-          + (" (best so far)" if improved else "")
-        )
-        progress.restart_clock(step)
-      if stop.received:
-        progress.message(f"{stop.received} received: saved step {step}, stopping.")
-        break
+  finally:  # pending async saves finish even when a step fails
+    checkpoints.close()
+    writer.close()
 
-  checkpoints.close()
-  writer.close()
   if scores and int(jax.device_get(state.step)) == total:
     progress.message(exp.task.summary(scores))
   return scores
 
 
-def _mean(metrics: list[dict[str, jax.Array]]) -> dict[str, jax.Array]:
-  return jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *metrics)
+def due(every: int, step: int) -> bool:
+  """Whether an `every`-steps action (log, checkpoint, eval) happens at `step`; 0 means never."""
+  return every > 0 and step % every == 0
+
+
+def mean_metrics(metrics: list[dict[str, jax.Array]]) -> dict[str, jax.Array]:
+  """The mean over steps of each metric (per variant, when metrics have a variant axis)."""
+  return jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs), axis=0), *metrics)
+
+
+def check_finite(loss: float, first_step: int, last_step: int) -> None:
+  """Stops a run whose loss is NaN or infinite, naming the steps where it happened."""
+  if not math.isfinite(loss):
+    raise FloatingPointError(
+      f"The training loss became {loss} between steps {first_step} and {last_step}; the "
+      "checkpoints before that are kept. Lower optimizer.learning_rate or check the data."
+    )
 
 
 def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:

@@ -1,0 +1,216 @@
+"""Several loss variants trained together: one compiled step, `vmap`ped over stacked states.
+
+Variants may differ only in `config.loss` (terms, weights, options, class weights); everything
+else (model, optimiser, data, seed, budget) is shared, so they read one data stream and start from
+the same parameters, exactly as separate runs with the same seed would. Each variant's loss is
+selected by its index with `lax.switch`; under `vmap` every branch is evaluated and the variant's
+own is kept, which costs one evaluation of each distinct loss per variant.
+
+Every variant gets the usual workdir (config.json, metrics.jsonl, checkpoints/, predictions/),
+so `segjax eval`, `predict` and `segjax.runs` treat it like any run. The stacked state and the
+stream position are checkpointed in a group directory, from which an interrupted group resumes.
+"""
+
+import dataclasses
+import functools
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from segjax import config as config_lib
+from segjax.data import DATASETS
+from segjax.data.loader import train_stream
+from segjax.errors import InputError
+from segjax.train import sharding
+from segjax.train.checkpoint import Checkpoints
+from segjax.train.evaluate import evaluate
+from segjax.train.logging import MetricWriter, Progress
+from segjax.train.loop import (
+  StopSignal,
+  build,
+  check_finite,
+  due,
+  init_state,
+  mean_metrics,
+  seed_key,
+  train_step_fn,
+  write_config,
+)
+
+
+def _differences_outside_loss(configs: list[ml_collections.ConfigDict]) -> list[str]:
+  flat = [
+    {k: v for k, v in _flatten(c.to_dict()).items() if not k.startswith("loss.")} for c in configs
+  ]
+  keys = set().union(*flat)
+  return sorted(k for k in keys if any(f.get(k) != flat[0].get(k) for f in flat[1:]))
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+  out = {}
+  for key, value in values.items():
+    if isinstance(value, dict):
+      out.update(_flatten(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def _switch_loss(tasks, aux_keys: tuple[str, ...], index, outputs, batch, step):
+  """Variant `index`'s loss; every branch returns the union of the variants' logged terms."""
+
+  def branch(task):
+    def loss(outputs, batch, step):
+      total, aux = task.loss(outputs, batch, step)
+      return total, {k: aux.get(k, jnp.zeros((), jnp.float32)) for k in aux_keys}
+
+    return loss
+
+  return jax.lax.switch(index, [branch(t) for t in tasks], outputs, batch, step)
+
+
+def _unstack(tree, k: int):
+  return jax.tree.map(lambda x: x[k], tree)
+
+
+def train_variants(
+  configs: list[ml_collections.ConfigDict],
+  workdirs: list[str],
+  *,
+  group_dir: str | None = None,
+  stop_after: int | None = None,
+) -> list[dict[str, Any]]:
+  """Trains every config's variant at once; returns each variant's final scores.
+
+  Args:
+    configs: one per variant; they may differ only under `loss`.
+    workdirs: one per variant.
+    group_dir: where the stacked state is checkpointed; defaults to `_vectorized` beside the
+      first workdir.
+    stop_after: stop (with a checkpoint) at this step, as a preemption would.
+  Raises:
+    InputError: if the configs differ outside `loss`.
+  """
+  if len(configs) != len(workdirs) or not configs:
+    raise InputError(f"{len(configs)} configs for {len(workdirs)} workdirs.")
+  for config in configs:
+    config_lib.validate(config)
+  differing = _differences_outside_loss(configs)
+  if differing:
+    raise InputError(
+      f"Vectorized variants may differ only in config.loss; these keys differ too: {differing}. "
+      "Run them without --vectorized."
+    )
+  base = configs[0]
+  num = len(configs)
+  dataset = DATASETS[base.data.name](base.data, base.data.train_split)
+  eval_dataset = DATASETS[base.data.name](base.data, base.eval.split)
+  exps = [build(config, dataset) for config in configs]
+  shared = exps[0]
+  # Evaluation does not depend on the loss: every variant uses the first one's compiled step.
+  exps = [dataclasses.replace(e, eval_step=shared.eval_step) for e in exps]
+  paths = [pathlib.Path(w) for w in workdirs]
+  for config, path in zip(configs, paths, strict=True):
+    path.mkdir(parents=True, exist_ok=True)
+    write_config(config, path)
+  group = pathlib.Path(group_dir) if group_dir else paths[0].parent / "_vectorized"
+
+  def prepare(example):
+    for e in exps:
+      example = e.task.prepare(example)
+    return example
+
+  stream = train_stream(dataset, base.data, shared.task.fields, seed=base.seed, prepare=prepare)
+  replicated = shared.state_sharding
+  stacked_abstract = jax.tree.map(
+    lambda x: jax.ShapeDtypeStruct((num, *x.shape), x.dtype, sharding=replicated),
+    shared.abstract_state,
+  )
+  init_key, train_key = jax.random.split(seed_key(base.seed))
+  group_checkpoints = Checkpoints(group, keep=1, metric=base.eval.metric)
+  state = group_checkpoints.restore_latest(stacked_abstract, stream)
+  if state is None:
+    single = init_state(shared, init_key)
+    state = jax.jit(
+      lambda s: jax.tree.map(lambda x: jnp.broadcast_to(x, (num, *x.shape)), s),
+      out_shardings=replicated,
+    )(single)
+  start = int(jax.device_get(state.step)[0])
+
+  position = stream.get_state()
+  first = sharding.to_global(next(stream), shared.mesh)  # a look at the shapes, then rewind
+  stream.set_state(position)
+  outputs = _outputs_shape(shared, first)
+  logged = [jax.eval_shape(e.task.loss, outputs, first, 0)[1] for e in exps]
+  aux_keys = tuple(sorted(set().union(*logged)))
+
+  def step_of_variant(state, batch, key, index):
+    loss_fn = functools.partial(_switch_loss, [e.task for e in exps], aux_keys, index)
+    return train_step_fn(shared, loss_fn)(state, batch, key)
+
+  train_step = jax.jit(
+    jax.vmap(step_of_variant, in_axes=(0, None, None, 0)),
+    in_shardings=(replicated, sharding.batch_sharding(shared.mesh), replicated, replicated),
+    out_shardings=(replicated, replicated),
+    donate_argnums=0,
+  )
+  indices = jax.device_put(jnp.arange(num, dtype=jnp.int32), replicated)
+
+  total = base.train.steps
+  end = min(total, stop_after) if stop_after is not None else total
+  writers = [MetricWriter(p) for p in paths]
+  best = [Checkpoints(p, keep=base.train.keep_checkpoints, metric=base.eval.metric) for p in paths]
+  progress = Progress(total, start)
+  pending, last_logged, scores = [], start, [{} for _ in configs]
+  try:
+    with StopSignal() as stop:
+      for step in range(start + 1, end + 1):
+        batch = sharding.to_global(next(stream), shared.mesh)
+        state, metrics = train_step(state, batch, train_key, indices)
+        pending.append(metrics)
+        if step == start + 1:
+          progress.restart_clock(step)
+        if due(base.train.log_every, step) or step == end:
+          averaged = jax.device_get(mean_metrics(pending))
+          pending = []
+          rate = progress.update(step, {"loss": float(averaged["loss"].mean())})
+          for k, writer in enumerate(writers):
+            record = {name: float(v[k]) for name, v in averaged.items()}
+            check_finite(record["loss"], last_logged + 1, step)
+            writer.write(step, "train", {**record, "steps_per_sec": rate})
+          last_logged = step
+        if due(base.train.checkpoint_every, step) or step == end or stop.received:
+          group_checkpoints.save(step, state, stream)
+        if due(base.train.eval_every, step) or step == total:
+          for k, (exp, writer) in enumerate(zip(exps, writers, strict=True)):
+            variant_state = _unstack(state, k)
+            scores[k] = evaluate(exp, variant_state, eval_dataset, workdir=paths[k])
+            writer.write(step, base.eval.split, scores[k])
+            best[k].save_best(step, variant_state, scores[k])
+            if step == total:
+              best[k].save(step, variant_state, stream)
+          summary = ", ".join(f"{s[base.eval.metric]:.4f}" for s in scores)
+          progress.message(f"eval @ {step}: {base.eval.metric} per variant: {summary}")
+          progress.restart_clock(step)
+        if stop.received:
+          progress.message(f"{stop.received} received: saved step {step}, stopping.")
+          break
+  finally:
+    group_checkpoints.close()
+    for checkpoints, writer in zip(best, writers, strict=True):
+      checkpoints.close()
+      writer.close()
+  return scores
+
+
+def _outputs_shape(exp, batch):
+  """Shapes of the model's outputs on `batch`, for tracing the losses once."""
+
+  def outputs(state, batch):
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    return exp.model.apply(variables, exp.task.inputs(batch), train=False)
+
+  return jax.eval_shape(outputs, exp.abstract_state, batch)
