@@ -119,6 +119,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   # build a config.
   from segjax.data import DATASETS
   from segjax.losses import LOSSES
+  from segjax.losses.combine import term_options
   from segjax.models import MODELS
   from segjax.tasks import TASKS
 
@@ -145,6 +146,14 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       term,
       'a dict with a "weight" and the term\'s options, e.g. {"weight": 1.0}',
     )
+    # Caught here, not when the loss is first traced after data and model are built.
+    options = term_options(LOSSES[name])
+    for option in term:
+      if option not in options:
+        raise InputError(
+          f"config.loss.terms.{name}.{option} is not an option of {name}; it takes "
+          f"{list(options)}.{_suggest(option, options)}"
+        )
   weights = config.loss.class_weights
   _require(
     weights is None

@@ -74,3 +74,16 @@ def test_unknown_loss_term_and_bare_weight():
   config.loss.terms = ml_collections.ConfigDict({"dice": 1.0})
   with pytest.raises(InputError, match=r'config.loss.terms.dice=1.0 is invalid.*"weight"'):
     validate(config)
+
+
+def test_unknown_loss_option_names_the_options():
+  config = base_config()
+  config.loss.terms = ml_collections.ConfigDict({"focal": {"weight": 1.0, "gama": 2.0}})
+  with pytest.raises(
+    InputError, match=r"config.loss.terms.focal.gama is not an option of focal.*\"gamma\""
+  ):
+    validate(config)
+  config.loss.terms = ml_collections.ConfigDict(
+    {"ce": {"weight": 1.0, "class_weights": "median", "ramp_steps": (0, 10)}}
+  )
+  validate(config)

@@ -20,6 +20,20 @@ def required_inputs(fn: LossFn) -> tuple[str, ...]:
   )
 
 
+def term_options(fn: LossFn) -> tuple[str, ...]:
+  """What a term of `fn` may set in `config.loss.terms`: `OWN_OPTIONS` and `fn`'s options.
+
+  `fn`'s options are its keyword arguments with a default, but `ignore_index`, which `combine`
+  passes to every term itself.
+  """
+  options = (
+    p.name
+    for p in inspect.signature(fn).parameters.values()
+    if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and p.name != "ignore_index"
+  )
+  return (*OWN_OPTIONS, *options)
+
+
 def ramp(weight: float, ramp_steps, step):
   """`weight` scaled linearly from 0 at `ramp_steps[0]` to 1 at `ramp_steps[1]`."""
   if ramp_steps is None or step is None:
