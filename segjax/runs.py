@@ -1,10 +1,13 @@
 """Reading runs for notebooks: metrics as data frames, and a checkpoint's predictions on a split.
 
 pandas is an optional dependency (the `notebook` extra), so it is imported where it is used.
-`confusion` and `per_image` read semantic-segmentation runs.
+`load` compares many runs (a sweep) in one table; `confusion` and `per_image` read
+semantic-segmentation runs.
 """
 
 import functools
+import glob
+import json
 import os
 import pathlib
 from collections.abc import Iterator, Sequence
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
+from segjax import config as config_lib
 from segjax.data import DATASETS
 from segjax.data.loader import eval_batches
 from segjax.errors import InputError
@@ -91,6 +95,97 @@ def best(workdir: PathLike) -> "pandas.Series":
     raise InputError(f"{workdir}/metrics.jsonl has no {config.eval.split} evaluation yet.")
   # idxmax takes the first of equal scores, as the best checkpoint keeps only strict gains.
   return evaluations.loc[evaluations[config.eval.metric].idxmax()]
+
+
+def flatten_config(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+  """A config as `{"data.image_size": (64, 64), ...}`: dotted keys, lists as tuples.
+
+  The free-form sections (`loss.terms`, `model.kwargs`) stay one value each, as a variant overrides
+  them whole.
+  """
+  flat = {}
+  for key, value in values.items():
+    path = f"{prefix}{key}"
+    if isinstance(value, dict) and path not in config_lib.OPEN_SECTIONS:
+      flat.update(flatten_config(value, path + "."))
+    else:
+      flat[path] = tuple(value) if isinstance(value, list) else value
+  return flat
+
+
+def _workdirs(pattern_or_paths: PathLike | Sequence[PathLike]) -> list[pathlib.Path]:
+  """A glob's directories that hold a config.json, or the given paths (each must hold one)."""
+  if isinstance(pattern_or_paths, str | os.PathLike):
+    pattern = str(pattern_or_paths)
+    paths = [pathlib.Path(p) for p in sorted(glob.glob(pattern))]
+    paths = [p for p in paths if (p / "config.json").is_file()]
+    if not paths:
+      raise InputError(f"No run directory (one with a config.json) matches {pattern!r}.")
+    return paths
+  paths = [pathlib.Path(p) for p in pattern_or_paths]
+  for path in paths:
+    if not (path / "config.json").is_file():
+      raise InputError(f"{path}/config.json is missing: is {path} a segjax workdir?")
+  return paths
+
+
+def _numbers(record: dict[str, Any], prefix: str) -> dict[str, float]:
+  """The numeric entries of an evaluation record, flattened and prefixed; null becomes NaN."""
+  return {
+    prefix + key: value
+    for key, value in _flatten(record).items()
+    if isinstance(value, int | float) and not isinstance(value, bool)
+  }
+
+
+def _best(evaluations: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+  """The first evaluation with the highest `metric` (as the best checkpoint keeps); null loses."""
+  return max(evaluations, key=lambda r: -np.inf if r.get(metric) is None else r[metric])
+
+
+def load(
+  pattern_or_paths: PathLike | Sequence[PathLike], *, all_keys: bool = False
+) -> "pandas.DataFrame":
+  """Many runs side by side: what differs in their configs, and how each ended.
+
+  Args:
+    pattern_or_paths: a glob such as `"runs/ablation/*"` (directories without a config.json are
+      skipped), or a list of workdirs.
+    all_keys: keep every config key, not only those whose values differ between the runs.
+
+  Returns:
+    One row per run, in the order given (a glob's sorted). Columns: `run` (the directory's name);
+    the config keys as `flatten_config` names them (a key absent from a run counts as differing);
+    `final/<score>`, the last evaluation on `eval.split` (`final/miou`, `final/step`,
+    `final/per_class_iou/<class>`, ...); `best/<score>`, the evaluation with the highest
+    `eval.metric` (the first of equals, as the best checkpoint keeps); `steps_per_sec`, the mean
+    of the train records'. NaN where a run has no evaluation or no train record yet.
+  """
+  import pandas as pd
+
+  paths = _workdirs(pattern_or_paths)
+  configs = [flatten_config(json.loads((p / "config.json").read_text())) for p in paths]
+  keys = list(dict.fromkeys(k for config in configs for k in config))
+  if not all_keys:
+    # JSON text compares dicts (loss terms) and tuples alike; a missing key differs from any value.
+    canonical = lambda config, k: json.dumps(config.get(k, "<absent>"), sort_keys=True)
+    keys = [k for k in keys if len({canonical(c, k) for c in configs}) > 1]
+
+  rows = []
+  for path, config in zip(paths, configs, strict=True):
+    records = read_metrics(path) if (path / "metrics.jsonl").is_file() else []
+    evaluations = [r for r in records if r["split"] == config["eval.split"]]
+    speeds = [r["steps_per_sec"] for r in records if r["split"] == "train" and "steps_per_sec" in r]
+    row = {"run": path.name, **{k: config.get(k, np.nan) for k in keys}}
+    if evaluations:
+      row.update(_numbers(evaluations[-1], "final/"))
+      row.update(_numbers(_best(evaluations, config["eval.metric"]), "best/"))
+    row["steps_per_sec"] = float(np.mean(speeds)) if speeds else np.nan
+    rows.append(row)
+  frame = pd.DataFrame(rows)
+  scores = [c for c in frame.columns if c.startswith(("final/", "best/"))]
+  scores.sort(key=lambda c: not c.startswith("final/"))  # stable: final/ first, then best/
+  return frame[["run", *keys, *scores, "steps_per_sec"]]
 
 
 def per_class(record: "pandas.Series") -> "pandas.DataFrame":
