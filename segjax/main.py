@@ -1,9 +1,12 @@
-"""The `segjax` command: train | eval | predict | stats.
+"""The `segjax` command: train | eval | predict | stats | sweep.
 
 segjax train   --config experiments/unet_shapes.py --workdir runs/unet [--config.train.steps=500]
 segjax eval    --workdir runs/unet [--checkpoint=best|latest|STEP] [--split=validation]
 segjax predict --workdir runs/unet --input photos/ --output predictions/
 segjax stats   --config experiments/unet_shapes.py   (class pixel counts and weights)
+segjax sweep   --config experiments/loss_ablation_shapes.py --workdir runs/ablation [--seeds 3]
+               [--vectorized] [--variants=ce,dice_ce]   (the variants of the file's sweep();
+               --config.a.b=... applies to all of them, a variant's own value of a key wins)
 """
 
 import json
@@ -15,7 +18,7 @@ from ml_collections import config_flags
 
 from segjax.errors import InputError
 
-COMMANDS = ("train", "eval", "predict", "stats")
+COMMANDS = ("train", "eval", "predict", "stats", "sweep")
 
 config_flags.DEFINE_config_file(
   "config", None, "Experiment config file, optionally with an argument: experiments/x.py:tiny."
@@ -25,6 +28,9 @@ flags.DEFINE_string("checkpoint", "best", "eval/predict: best | latest | a step 
 flags.DEFINE_string("split", None, "eval: the split to score (default: config.eval.split).")
 flags.DEFINE_string("input", None, "predict: an image file or a folder of images.")
 flags.DEFINE_string("output", None, "predict: the folder for label PNGs and overlays.")
+flags.DEFINE_integer("seeds", 1, "sweep: runs per variant (seeds config.seed + k).", lower_bound=1)
+flags.DEFINE_bool("vectorized", False, "sweep: train the variants together, in one program.")
+flags.DEFINE_list("variants", None, "sweep: only these variants of sweep(), e.g. ce,dice_ce.")
 FLAGS = flags.FLAGS
 
 
@@ -90,6 +96,15 @@ def _main(argv: list[str]) -> None:
     if FLAGS.config is None:
       _fail("segjax train needs --config, e.g. --config experiments/unet_shapes.py.")
     train(FLAGS.config, FLAGS.workdir)
+
+  elif command == "sweep":
+    from segjax.sweep import load_variants, run_sweep
+
+    if FLAGS.config is None:
+      _fail("segjax sweep needs --config, a file with get_config() and sweep().")
+    # The file again, for its sweep(); FLAGS.config already holds get_config(arg) + overrides.
+    variants = load_variants(config_flags.get_config_filename(FLAGS["config"]), FLAGS.variants)
+    run_sweep(FLAGS.config, variants, FLAGS.workdir, seeds=FLAGS.seeds, vectorized=FLAGS.vectorized)
 
   elif command == "eval":
     from segjax.data import DATASETS
