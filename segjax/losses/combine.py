@@ -45,7 +45,7 @@ def ramp(weight: float, ramp_steps, step):
 
 def combine(
   terms: Mapping[str, float | Mapping[str, Any]],
-  registry: Mapping[str, LossFn],
+  registry: Mapping[str, LossFn] | None = None,
   *,
   ignore_index: int = 255,
 ):
@@ -56,7 +56,8 @@ def combine(
       options are keyword arguments of the term's function, e.g. {"focal": {"weight": 1.0,
       "gamma": 2.0}}. With `ramp_steps` the weight grows linearly from 0 at step `start` to `w`
       at step `end` (Kervadec et al. ramp the boundary loss in this way).
-    registry: name -> loss function `(logits, labels, *, ignore_index, **options) -> f32[]`.
+    registry: name -> loss function `(logits, labels, *, ignore_index, **options) -> f32[]`;
+      `segjax.losses.LOSSES` when not given.
       Keyword-only arguments without a default (e.g. `distance_maps`) are inputs the caller
       passes to the returned function; `loss.inputs` lists them.
     ignore_index: passed to every term.
@@ -67,9 +68,13 @@ def combine(
     ValueError: for an unknown term name.
 
   Example:
-    >>> loss_fn = combine({"ce": 1.0, "dice": {"weight": 0.5}}, LOSSES)
+    >>> loss_fn = combine({"ce": 1.0, "dice": {"weight": 0.5}})
     >>> total, parts = loss_fn(logits, labels)
   """
+  if registry is None:
+    # Imported here: the package imports this module to build its registry.
+    from segjax.losses import LOSSES as registry
+
   resolved = []
   for name, spec in terms.items():
     if name not in registry:

@@ -53,3 +53,11 @@ def test_ramped_weight_and_extra_inputs():
     total, parts = loss(logits, labels, step=step, distance_maps=maps)
     np.testing.assert_allclose(parts["boundary"], boundary, rtol=1e-6)
     np.testing.assert_allclose(total, ce + 2.0 * fraction * boundary, rtol=1e-5, atol=1e-7)
+
+
+def test_registry_defaults_to_the_package_losses():
+  logits, labels = _inputs()
+  total, _ = jax.jit(combine({"ce": 1.0, "dice": 1.0}))(logits, labels)
+  np.testing.assert_allclose(
+    total, cross_entropy(logits, labels) + dice_loss(logits, labels), rtol=1e-6
+  )
