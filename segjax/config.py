@@ -6,6 +6,7 @@ runs before anything is built, so a misspelt key or a bad value fails at once wi
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 import ml_collections
 
@@ -78,6 +79,31 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 16  # global
   c.eval.num_overlays = 6  # prediction overlays written per evaluation
   return c
+
+
+def flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+  """A config's JSON values as `{"data.image_size": (64, 64), ...}`: dotted keys, tuples for lists.
+
+  The free-form sections (`loss.terms`, `model.kwargs`) stay one value each: they are replaced
+  whole, never merged key by key.
+  """
+  flat = {}
+  for key, value in values.items():
+    path = f"{prefix}{key}"
+    if isinstance(value, dict) and path not in OPEN_SECTIONS:
+      flat.update(flatten(value, path + "."))
+    else:
+      flat[path] = _tuples(value)
+  return flat
+
+
+def _tuples(value):
+  """JSON has lists where the config had tuples."""
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  return value
 
 
 def _paths(config: ml_collections.ConfigDict, prefix: str = "") -> Iterable[str]:

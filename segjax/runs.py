@@ -97,22 +97,6 @@ def best(workdir: PathLike) -> "pandas.Series":
   return evaluations.loc[evaluations[config.eval.metric].idxmax()]
 
 
-def flatten_config(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-  """A config as `{"data.image_size": (64, 64), ...}`: dotted keys, lists as tuples.
-
-  The free-form sections (`loss.terms`, `model.kwargs`) stay one value each, as a variant overrides
-  them whole.
-  """
-  flat = {}
-  for key, value in values.items():
-    path = f"{prefix}{key}"
-    if isinstance(value, dict) and path not in config_lib.OPEN_SECTIONS:
-      flat.update(flatten_config(value, path + "."))
-    else:
-      flat[path] = tuple(value) if isinstance(value, list) else value
-  return flat
-
-
 def _workdirs(pattern_or_paths: PathLike | Sequence[PathLike]) -> list[pathlib.Path]:
   """A glob's directories that hold a config.json, or the given paths (each must hold one)."""
   if isinstance(pattern_or_paths, str | os.PathLike):
@@ -155,7 +139,8 @@ def load(
 
   Returns:
     One row per run, in the order given (a glob's sorted). Columns: `run` (the directory's name);
-    the config keys as `flatten_config` names them (a key absent from a run counts as differing);
+    the config keys as `segjax.config.flatten` names them (a key absent from a run counts as
+    differing);
     `final/<score>`, the last evaluation on `eval.split` (`final/miou`, `final/step`,
     `final/per_class_iou/<class>`, ...); `best/<score>`, the evaluation with the highest
     `eval.metric` (the first of equals, as the best checkpoint keeps); `steps_per_sec`, the mean
@@ -164,7 +149,7 @@ def load(
   import pandas as pd
 
   paths = _workdirs(pattern_or_paths)
-  configs = [flatten_config(json.loads((p / "config.json").read_text())) for p in paths]
+  configs = [config_lib.flatten(json.loads((p / "config.json").read_text())) for p in paths]
   keys = list(dict.fromkeys(k for config in configs for k in config))
   if not all_keys:
     # JSON text compares dicts (loss terms) and tuples alike; a missing key differs from any value.

@@ -296,28 +296,8 @@ def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
     raise InputError(f"{path} is missing: is {workdir} a segjax workdir?")
   values = json.loads(path.read_text())
   config = config_lib.base_config()
-  config.update_from_flattened_dict(_flatten(values))
+  config.update_from_flattened_dict(config_lib.flatten(values))
   return config
-
-
-def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
-  flat = {}
-  for key, value in values.items():
-    path = f"{prefix}{key}"
-    if isinstance(value, dict) and path not in config_lib.OPEN_SECTIONS:
-      flat.update(_flatten(value, path + "."))
-    else:
-      flat[path] = _tuples(value)
-  return flat
-
-
-def _tuples(value):
-  """JSON has lists where the config had tuples."""
-  if isinstance(value, list):
-    return tuple(_tuples(v) for v in value)
-  if isinstance(value, dict):
-    return {k: _tuples(v) for k, v in value.items()}
-  return value
 
 
 def restore_state(exp: Experiment, workdir: str, which: str = "best") -> tuple[int, TrainState]:

@@ -43,20 +43,11 @@ from segjax.train.loop import (
 
 def _differences_outside_loss(configs: list[ml_collections.ConfigDict]) -> list[str]:
   flat = [
-    {k: v for k, v in _flatten(c.to_dict()).items() if not k.startswith("loss.")} for c in configs
+    {k: v for k, v in config_lib.flatten(c.to_dict()).items() if not k.startswith("loss.")}
+    for c in configs
   ]
   keys = set().union(*flat)
   return sorted(k for k in keys if any(f.get(k) != flat[0].get(k) for f in flat[1:]))
-
-
-def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
-  out = {}
-  for key, value in values.items():
-    if isinstance(value, dict):
-      out.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      out[f"{prefix}{key}"] = value
-  return out
 
 
 def _switch_loss(tasks, aux_keys: tuple[str, ...], index, outputs, batch, step):
