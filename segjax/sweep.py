@@ -144,8 +144,8 @@ def _check_same_config(run: Run) -> None:
   path = run.workdir / "config.json"
   if not path.is_file():
     return
-  saved = runs.flatten_config(json.loads(path.read_text()))
-  wanted = runs.flatten_config(json.loads(run.config.to_json_best_effort()))
+  saved = config_lib.flatten(json.loads(path.read_text()))
+  wanted = config_lib.flatten(json.loads(run.config.to_json_best_effort()))
   differing = sorted(k for k in saved.keys() | wanted.keys() if saved.get(k) != wanted.get(k))
   if differing:
     raise InputError(
