@@ -179,6 +179,9 @@ def run_sweep(
   planned = plan(base_config, variants, workdir, seeds=seeds)
   for run in planned:
     _check_same_config(run)
+  if importlib.util.find_spec("pandas") is None:  # the summary needs it: fail before training
+    raise InputError("segjax sweep needs pandas: pip install -e '.[notebook]'.")
+  rare = rare_classes(base_config)
   todo = [run for run in planned if not is_finished(run.config, run.workdir)]
   if len(todo) < len(planned):
     skipped = [r.workdir.name for r in planned if r not in todo]
@@ -207,7 +210,7 @@ def run_sweep(
   if not finished:
     raise InputError(f"No run of the sweep in {workdir} has finished; nothing to summarise.")
   unfinished = [r.workdir.name for r in planned if r not in finished]
-  summary, notes = summarize(finished, base_config)
+  summary, notes = summarize(finished, base_config, rare)
   if unfinished:
     notes.append(f"Not finished, left out: {', '.join(unfinished)} (rerun to finish them).")
   table = markdown(summary, notes)
@@ -262,9 +265,14 @@ def rare_classes(config: ml_collections.ConfigDict) -> dict[str, float]:
 
 
 def summarize(
-  finished: Sequence[Run], base_config: ml_collections.ConfigDict
+  finished: Sequence[Run], base_config: ml_collections.ConfigDict, rare: Mapping[str, float]
 ) -> tuple["pandas.DataFrame", list[str]]:
   """Final scores of the finished runs (read back with `runs.load`), aggregated over seeds.
+
+  Args:
+    finished: runs with an evaluation at their last step.
+    base_config: the sweep's base config (evaluation split and steps, for the notes).
+    rare: the rare classes and their pixel fractions, from `rare_classes`.
 
   Returns:
     One row per variant, best final mIoU first: `variant`, `best` (the top row), `seeds`, then
@@ -275,7 +283,6 @@ def summarize(
 
   frame = runs.load([r.workdir for r in finished])
   frame["variant"] = [r.variant for r in finished]
-  rare = rare_classes(base_config)
   classes = [c.removeprefix("final/per_class_iou/") for c in frame if "final/per_class_iou/" in c]
   scores = pd.DataFrame(
     {
@@ -296,13 +303,17 @@ def summarize(
   summary = summary.reset_index()
 
   seeds = sorted({r.config.seed for r in finished})
+  spread = (
+    f"seeds {', '.join(map(str, seeds))}, mean ± sample std (ddof={STD_DDOF})"
+    if len(seeds) > 1
+    else f"seed {seeds[0]}"
+  )
   rare_text = ", ".join(f"{c} {f:.2%}" for c, f in rare.items()) or "none"
   notes = [
-    f"Final evaluation on {base_config.eval.split} at step {base_config.train.steps}; seeds "
-    f"{', '.join(map(str, seeds))}; mean ± sample std (ddof={STD_DDOF}) over seeds.",
+    f"Final evaluation on {base_config.eval.split} at step {base_config.train.steps}; {spread}.",
     f"rare = mean IoU of the classes below {RARE_FRACTION:.0%} of the train split's labelled "
     f"pixels: {rare_text}.",
-    "Per-class columns: final IoU, mean over seeds.",
+    "Per-class columns: final IoU (mean over seeds); steps/s: mean of the train records'.",
   ]
   return summary, notes
 
