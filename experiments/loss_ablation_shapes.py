@@ -6,8 +6,10 @@ Variants (`sweep()`): plain, inverse- and median-frequency-weighted cross-entrop
 CE, focal, focal + Dice, boundary-weighted CE, CE + ramped distance-map boundary loss, Lovász,
 Tversky. Only `loss.*` differs between them. `:tiny` trains each variant for 4 steps (tests).
 
-Expected result: see README, "Loss ablation" (table of mIoU, boundary IoU, rare-class IoU per
-variant; wall time on 2 CPU cores).
+Expected result (seed 0, README "Loss ablation" has the whole table): final validation mIoU from
+0.444 (ce_median) to 0.527 (lovasz, the best, and the only one with pole and sign IoU well above 0
+besides the class-weighted CEs); dice_ce 0.500, ce 0.469. The grid of 11 runs took 13 min 27 s on
+2 CPU cores (52-122 s a variant, Lovász the slowest).
 """
 
 from segjax.config import base_config
@@ -56,7 +58,8 @@ def sweep() -> list[dict]:
     {"name": "boundary_ce", "loss.terms": {"boundary_ce": {"weight": 1.0, "width": 2}}},
     {
       "name": "ce_boundary",
-      # Kervadec et al.: a region loss first, the boundary term's weight ramped up from 0.
+      # Kervadec et al.: a region loss first, the boundary term's weight ramped up from 0 (over
+      # steps 0-200, whatever --config.train.steps says: the ramp is in steps).
       "loss.terms": {"ce": ce, "boundary": {"weight": 1.0, "ramp_steps": (0, STEPS // 2)}},
     },
     {"name": "lovasz", "loss.terms": {"lovasz": {"weight": 1.0}}},
