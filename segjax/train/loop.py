@@ -92,14 +92,12 @@ def init_state(exp: Experiment, key: jax.Array) -> TrainState:
 # ----------------------------------------------------------------------------------------------
 # Step functions.
 # ----------------------------------------------------------------------------------------------
-def train_step_fn(exp: Experiment, loss_fn=None):
+def train_step_fn(exp: Experiment):
   """The pure step `(state, batch, key) -> (state, metrics)`, not yet compiled.
 
   The step's randomness is `key` folded with the step number, so a resumed run draws the same.
-  `loss_fn(outputs, batch, step) -> (loss, aux)` defaults to the task's loss.
   """
   task, model, optimizer = exp.task, exp.model, exp.optimizer
-  loss_of = loss_fn or task.loss
   schedule_lr = make_lr_fn(exp.config)
 
   def train_step(state: TrainState, batch, key):
@@ -112,7 +110,7 @@ def train_step_fn(exp: Experiment, loss_fn=None):
       outputs, updates = model.apply(
         variables, images, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
       )
-      loss, aux = loss_of(outputs, batch, state.step)
+      loss, aux = task.loss(outputs, batch, state.step)
       return loss, (aux, updates.get("batch_stats", state.batch_stats))
 
     (loss, (aux, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
