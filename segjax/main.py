@@ -144,18 +144,11 @@ def _stats(config) -> None:
   import numpy as np
 
   from segjax import config as config_lib
-  from segjax.data import DATASETS
-  from segjax.data.stats import class_pixel_counts
+  from segjax.data.stats import train_class_counts
   from segjax.losses import class_weights_from_counts
 
   config_lib.validate(config)
-  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
-  counts = class_pixel_counts(
-    dataset,
-    split=config.data.train_split,
-    ignore_index=config.data.ignore_index,
-    cache_key=f"{config.data.name}_{config.data.variant}",
-  )
+  dataset, counts = train_class_counts(config.data)
   weights = {
     method: np.asarray(class_weights_from_counts(counts, method=method))
     for method in config_lib.CLASS_WEIGHTINGS

@@ -246,16 +246,9 @@ def _train_vectorized(todo: Sequence[Run], workdir: pathlib.Path) -> None:
 
 def rare_classes(config: ml_collections.ConfigDict) -> dict[str, float]:
   """The classes below `RARE_FRACTION` of the train split's labelled pixels, with their fraction."""
-  from segjax.data import DATASETS
-  from segjax.data.stats import class_pixel_counts
+  from segjax.data.stats import train_class_counts
 
-  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
-  counts = class_pixel_counts(
-    dataset,
-    split=config.data.train_split,
-    ignore_index=config.data.ignore_index,
-    cache_key=f"{config.data.name}_{config.data.variant}",
-  )
+  dataset, counts = train_class_counts(config.data)
   fractions = counts / max(counts.sum(), 1)
   return {
     name: float(f)

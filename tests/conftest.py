@@ -59,3 +59,22 @@ def tiny_run_workdir(tfds_dir, tmp_path_factory) -> str:
   workdir = tmp_path_factory.mktemp("tiny_run")
   train(config, str(workdir))
   return str(workdir)
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch) -> str:
+  """A `python3` kernelspec that runs this interpreter (the one with segjax installed).
+
+  JUPYTER_PATH is searched first, so a `python3` kernel of another Python (a user's or the
+  system's) cannot shadow it.
+  """
+  import json
+  import sys
+
+  spec = tmp_path / "jupyter/kernels/python3"
+  spec.mkdir(parents=True)
+  argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+  kernel_json = {"argv": argv, "display_name": "Python 3 (tests)", "language": "python"}
+  (spec / "kernel.json").write_text(json.dumps(kernel_json))
+  monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+  return "python3"

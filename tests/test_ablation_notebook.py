@@ -8,7 +8,6 @@ import importlib.util
 import json
 import pathlib
 import shutil
-import sys
 
 import matplotlib
 import nbclient
@@ -40,18 +39,6 @@ def sweep_dir(tfds_dir, tmp_path_factory) -> pathlib.Path:
   workdir = tmp_path_factory.mktemp("ablation")
   run_sweep(base, [v for v in module.sweep() if v["name"] in VARIANTS], workdir)
   return workdir
-
-
-@pytest.fixture
-def kernel(tmp_path, monkeypatch) -> str:
-  """A `python3` kernelspec that runs this interpreter, first on JUPYTER_PATH."""
-  spec = tmp_path / "jupyter/kernels/python3"
-  spec.mkdir(parents=True)
-  argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-  kernel_json = {"argv": argv, "display_name": "Python 3 (tests)", "language": "python"}
-  (spec / "kernel.json").write_text(json.dumps(kernel_json))
-  monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-  return "python3"
 
 
 @pytest.fixture(autouse=True)

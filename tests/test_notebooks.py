@@ -1,30 +1,12 @@
 """The notebooks run top to bottom against the tiny run, in a kernel of this interpreter."""
 
-import json
 import pathlib
-import sys
 
 import nbclient
 import nbformat
 import pytest
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
-
-
-@pytest.fixture
-def kernel(tmp_path, monkeypatch) -> str:
-  """A `python3` kernelspec that runs this interpreter (the one with segjax installed).
-
-  JUPYTER_PATH is searched first, so a `python3` kernel of another Python (a user's or the
-  system's) cannot shadow it.
-  """
-  spec = tmp_path / "jupyter/kernels/python3"
-  spec.mkdir(parents=True)
-  argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-  kernel_json = {"argv": argv, "display_name": "Python 3 (tests)", "language": "python"}
-  (spec / "kernel.json").write_text(json.dumps(kernel_json))
-  monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-  return "python3"
 
 
 @pytest.mark.slow

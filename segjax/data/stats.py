@@ -36,3 +36,18 @@ def class_pixel_counts(
     record = {"class_names": list(dataset.class_names), "counts": counts.tolist()}
     path.write_text(json.dumps(record, indent=1))
   return counts
+
+
+def train_class_counts(data_config, dataset: Dataset | None = None) -> tuple[Dataset, np.ndarray]:
+  """The train split (opened unless given) and its class pixel counts, cached per data variant."""
+  if dataset is None:
+    from segjax.data import DATASETS  # here: segjax.data's package imports its modules
+
+    dataset = DATASETS[data_config.name](data_config, data_config.train_split)
+  counts = class_pixel_counts(
+    dataset,
+    split=data_config.train_split,
+    ignore_index=data_config.ignore_index,
+    cache_key=f"{data_config.name}_{data_config.variant}",
+  )
+  return dataset, counts

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from segjax import viz
-from segjax.data.stats import class_pixel_counts
+from segjax.data.stats import train_class_counts
 from segjax.errors import InputError
 from segjax.losses import LOSSES, class_weights_from_counts, combine, signed_distance_maps
 from segjax.metrics import (
@@ -99,12 +99,7 @@ def resolve_class_weights(config, dataset) -> dict[str, dict[str, Any]]:
       continue
     key = f"loss.terms.{name}.class_weights" if "class_weights" in options else "loss.class_weights"
     if isinstance(spec, str):
-      counts = class_pixel_counts(
-        dataset,
-        split=config.data.train_split,
-        ignore_index=config.data.ignore_index,
-        cache_key=f"{config.data.name}_{config.data.variant}",
-      )
+      _, counts = train_class_counts(config.data, dataset)
       try:
         weights = class_weights_from_counts(counts, method=spec)
       except ValueError as error:
