@@ -12,7 +12,7 @@ besides the class-weighted CEs); dice_ce 0.500, ce 0.469. The grid of 11 runs to
 2 CPU cores (52-122 s a variant, Lovász the slowest).
 """
 
-from segjax.config import base_config
+from segjax.config import base_config, tiny
 
 STEPS = 400
 
@@ -28,13 +28,7 @@ def get_config(arg: str = ""):
   c.train.eval_every = c.train.checkpoint_every = STEPS // 2
   c.schedule.warmup_steps = 40
   if arg == "tiny":
-    c.model.name = "unet_tiny"
-    c.data.image_size = (32, 32)
-    c.data.batch_size = 4
-    c.eval.batch_size = 8
-    c.train.steps, c.train.log_every = 4, 2
-    c.train.eval_every = c.train.checkpoint_every = 4
-    c.schedule.warmup_steps = 1
+    tiny(c)
   elif arg:
     raise ValueError(f"Unknown variant {arg!r} of loss_ablation_shapes: use '' or 'tiny'.")
   return c

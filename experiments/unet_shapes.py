@@ -6,7 +6,7 @@ Variants: `:tiny` (a few seconds on CPU, for tests), `:small` (a quick look).
 Expected result: see README (mIoU on `shapes` validation, steps, wall time on 2 CPU cores).
 """
 
-from segjax.config import base_config
+from segjax.config import base_config, tiny
 
 
 def get_config(arg: str = ""):
@@ -22,15 +22,7 @@ def get_config(arg: str = ""):
   if arg == "small":
     c.train.steps = 300
   elif arg == "tiny":
-    c.model.name = "unet_tiny"
-    c.model.kwargs = {}
-    c.data.variant = "64"
-    c.data.image_size = (32, 32)
-    c.data.batch_size = 4
-    c.eval.batch_size = 8
-    c.train.steps, c.train.log_every = 4, 2
-    c.train.eval_every = c.train.checkpoint_every = 4
-    c.schedule.warmup_steps = 1
+    tiny(c)
   elif arg:
     raise ValueError(f"Unknown variant {arg!r} of unet_shapes: use '', 'small' or 'tiny'.")
   return c

@@ -81,6 +81,19 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Turns an experiment into its `:tiny` variant: a few-thousand-parameter U-Net on 32x32 crops
+  of `shapes/64`, 4 steps, evaluated and checkpointed at the end; a CPU run of seconds for tests.
+  """
+  c.model.name, c.model.kwargs = "unet_tiny", {}
+  c.data.variant, c.data.image_size = "64", (32, 32)
+  c.data.batch_size, c.eval.batch_size = 4, 8
+  c.train.steps, c.train.log_every = 4, 2
+  c.train.eval_every = c.train.checkpoint_every = 4
+  c.schedule.warmup_steps = 1
+  return c
+
+
 def flatten(values: dict, prefix: str = "") -> dict[str, Any]:
   """A config's JSON values as `{"data.image_size": (64, 64), ...}`: dotted keys, tuples for lists.
 

@@ -92,8 +92,8 @@ def init_state(exp: Experiment, key: jax.Array) -> TrainState:
 # ----------------------------------------------------------------------------------------------
 # Step functions.
 # ----------------------------------------------------------------------------------------------
-def train_step_fn(exp: Experiment):
-  """The pure step `(state, batch, key) -> (state, metrics)`, not yet compiled.
+def make_train_step(exp: Experiment):
+  """`(state, batch, key) -> (state, metrics)`, compiled once, with the state donated.
 
   The step's randomness is `key` folded with the step number, so a resumed run draws the same.
   """
@@ -121,14 +121,9 @@ def train_step_fn(exp: Experiment):
     new_state = TrainState(state.step + 1, params, batch_stats, opt_state)
     return new_state, metrics
 
-  return train_step
-
-
-def make_train_step(exp: Experiment):
-  """The step of `train_step_fn`, compiled once, with the state donated."""
   replicated = exp.state_sharding
   return jax.jit(
-    train_step_fn(exp),
+    train_step,
     in_shardings=(replicated, sharding.batch_sharding(exp.mesh), replicated),
     out_shardings=(replicated, replicated),
     donate_argnums=0,
