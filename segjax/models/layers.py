@@ -3,9 +3,10 @@
 import functools
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-NORMS = ("batch", "group", "none")
+NORMS = ("batch", "frozen_batch", "group", "none")
 
 
 def depth_to_space(x, block: int):
@@ -24,23 +25,48 @@ def depth_to_space(x, block: int):
   return x.reshape(b, h * block, w * block, depth)
 
 
-class Norm(nn.Module):
-  """Batch norm, group norm or identity, chosen by name."""
+class FrozenBatchNorm(nn.Module):
+  """Batch norm with fixed statistics and a fixed affine transform (detectron2's FrozenBatchNorm).
 
-  kind: str = "batch"
-  groups: int = 8  # group norm: groups of channels; clipped to the channel count
+  Its variables have the names and collections of `nn.BatchNorm` (params scale/bias, batch_stats
+  mean/var), so checkpoints and converted weights move between the two; no gradient reaches them.
+  """
+
+  epsilon: float = 1e-5
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x, *, train: bool):
-    if self.kind == "batch":
-      # momentum 0.9 (not flax's 0.99) so that short runs evaluate with settled statistics.
-      return nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(x)
-    if self.kind == "group":
-      return nn.GroupNorm(num_groups=min(self.groups, x.shape[-1]), dtype=self.dtype)(x)
-    if self.kind == "none":
-      return x
-    raise ValueError(f"norm={self.kind!r} is not one of {NORMS}.")
+  def __call__(self, x):
+    features = x.shape[-1]
+    scale = self.param("scale", nn.initializers.ones, (features,), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+    mean = self.variable("batch_stats", "mean", jnp.zeros, (features,), jnp.float32).value
+    var = self.variable("batch_stats", "var", jnp.ones, (features,), jnp.float32).value
+    multiplier = jax.lax.stop_gradient(scale * jax.lax.rsqrt(var + self.epsilon))
+    offset = jax.lax.stop_gradient(bias - mean * multiplier)
+    return (x * multiplier.astype(self.dtype) + offset.astype(self.dtype)).astype(self.dtype)
+
+
+def norm_layer(kind: str, *, train: bool, dtype=jnp.float32, groups: int = 8, name=None):
+  """A normalisation module by name, called as `norm(x)`.
+
+  "batch" normalises with the statistics of the whole global batch: under `jit` over a batch
+  sharded on the `data` mesh axis, XLA reduces across devices, which makes it synchronised batch
+  norm (SyncBN) on any number of devices. Momentum 0.9 (PyTorch's 0.1) so that short runs evaluate
+  with settled statistics. "frozen_batch" keeps statistics and affine fixed (for fine-tuning with
+  small batches); "group" uses `groups` groups, clipped to the channel count.
+  """
+  if kind == "batch":
+    return nn.BatchNorm(
+      use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype, name=name
+    )
+  if kind == "frozen_batch":
+    return FrozenBatchNorm(dtype=dtype, name=name)
+  if kind == "group":
+    return lambda x: nn.GroupNorm(num_groups=min(groups, x.shape[-1]), dtype=dtype, name=name)(x)
+  if kind == "none":
+    return lambda x: x
+  raise ValueError(f"norm={kind!r} is not one of {NORMS}.")
 
 
 class ConvBlock(nn.Module):
@@ -58,7 +84,7 @@ class ConvBlock(nn.Module):
     )
     for _ in range(self.num_convs):
       x = conv(self.features)(x)
-      x = Norm(self.norm, dtype=self.dtype)(x, train=train)
+      x = norm_layer(self.norm, train=train, dtype=self.dtype)(x)
       x = nn.relu(x)
     return x
 

@@ -1,0 +1,5 @@
+"""Feature extractors for encoder-decoder models: ResNets that return a pyramid of feature maps."""
+
+from segjax.models.backbones.resnet import BACKBONES, DEPTHS, ResNet, resnet
+
+__all__ = ["BACKBONES", "DEPTHS", "ResNet", "resnet"]
