@@ -20,8 +20,23 @@ setup() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet -e ".[$extras]"
+    if [ "$extras" = dev ]; then
+      install_torch_reference
+    fi
     echo "$want" > "$stamp"
   fi
+}
+
+# torch is the tests' reference for the weight converters, never a dependency of segjax. A CPU
+# build is all they need (pip's default on Linux is the CUDA build, gigabytes larger); where
+# neither can be installed, those tests skip and say why.
+install_torch_reference() {
+  if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
+    return
+  fi
+  "$VENV/bin/python" -m pip install --quiet "torch==2.13.0+cpu" 2>/dev/null \
+    || "$VENV/bin/python" -m pip install --quiet torch \
+    || echo "dev.sh: torch could not be installed; the converter tests will be skipped." >&2
 }
 
 command=${1:-}

@@ -1,0 +1,1 @@
+"""Weight import from other frameworks' checkpoint files."""
