@@ -7,9 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from segjax import config as config_lib
 from segjax import viz
 from segjax.data.builders.folder import IMAGE_SUFFIXES
 from segjax.errors import InputError
+from segjax.train.evaluate import inference_fn
 
 
 def list_images(path: str | pathlib.Path) -> list[pathlib.Path]:
@@ -26,24 +28,22 @@ def list_images(path: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def make_predictor(exp, state):
-  """`image: u8[H,W,3]` -> `labels: i32[H,W]`, through the model at `config.data.image_size`.
+  """`image: u8[H,W,3]` -> `labels: i32[H,W]`, in the inference mode of `config.eval`.
 
-  The image is resized (bilinear) to the training size, and the logits are resized back
-  (bilinear) before the argmax, so the labels follow the original pixel grid.
+  The image is resized (bilinear) to the eval size (`config.eval.image_size`, else the training
+  size), and the logits are resized back (bilinear) before the argmax, so the labels follow the
+  original pixel grid.
   """
-  size_hw = tuple(exp.config.data.image_size)
-  variables = {"params": state.params}
-  if jax.tree.leaves(state.batch_stats):
-    variables["batch_stats"] = state.batch_stats
+  size_hw = config_lib.eval_image_size(exp.config)
+  outputs_fn = inference_fn(exp.model, exp.config)
 
   @jax.jit
-  def logits_fn(image):
-    outputs = exp.model.apply(variables, exp.task.inputs({"image": image[None]}), train=False)
-    return outputs["logits"][0]
+  def logits_fn(state, image):
+    return outputs_fn(state, exp.task.inputs({"image": image[None]}))["logits"][0]
 
   def predict(image: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     resized = np.asarray(Image.fromarray(image).resize(size_hw[::-1], Image.Resampling.BILINEAR))
-    logits = logits_fn(jax.device_put(resized))
+    logits = logits_fn(state, jax.device_put(resized))
     upsampled = jax.image.resize(
       logits, (*out_hw, logits.shape[-1]), method="bilinear", antialias=False
     )

@@ -226,7 +226,12 @@ def _predictions(
 
   def batches():
     for local in eval_batches(
-      dataset, config.data, exp.task.fields, batch_size=config.eval.batch_size, limit=limit
+      dataset,
+      config.data,
+      exp.task.fields,
+      batch_size=config.eval.batch_size,
+      image_size=config_lib.eval_image_size(config),
+      limit=limit,
     ):
       _, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
       valid = local.pop("valid")
@@ -284,10 +289,10 @@ def per_image(
   Holds the whole split in memory: pass `limit` for large ones. Arguments as in `confusion`.
 
   Returns:
-    `images: u8[N,H,W,3]`, `labels: u8[N,H,W]`, `predictions: i32[N,H,W]` at
-    `config.data.image_size`; `miou: f64[N]`, each image's mIoU over the classes in its truth or
-    prediction (NaN for an all-void image); `confmat: i64[C,C]`, summed over the images;
-    `class_names`; `step`, the checkpoint's.
+    `images: u8[N,H,W,3]`, `labels: u8[N,H,W]`, `predictions: i32[N,H,W]` at the eval size
+    (`config.eval.image_size`, else `config.data.image_size`); `miou: f64[N]`, each image's mIoU
+    over the classes in its truth or prediction (NaN for an all-void image); `confmat: i64[C,C]`,
+    summed over the images; `class_names`; `step`, the checkpoint's.
   """
   exp, step, batches = _predictions(workdir, split, checkpoint, limit)
   images, labels, predictions, confmats = [], [], [], []

@@ -77,9 +77,11 @@ def eval_batches(
   fields: Sequence[str],
   *,
   batch_size: int,
+  image_size: tuple[int, int] | None = None,
   limit: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-  """Per-host batches of the whole split (or its first `limit` examples), resized, unaugmented.
+  """Per-host batches of the whole split (or its first `limit` examples), unaugmented, resized
+  to `image_size` (default `data_config.image_size`).
 
   The last batch is padded with void examples (image 0, labels `ignore_index`) so that every
   batch has the same shape and every host the same number of batches; each batch has a boolean
@@ -95,7 +97,7 @@ def eval_batches(
   examples = (
     grain.MapDataset.source(dataset.source)
     .map(functools.partial(select, fields=fields))
-    .map(functools.partial(transforms.resize, size_hw=tuple(data_config.image_size)))
+    .map(functools.partial(transforms.resize, size_hw=tuple(image_size or data_config.image_size)))
   )
   void = _void_example(examples[0], data_config.ignore_index)
 

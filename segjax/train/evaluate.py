@@ -1,5 +1,6 @@
 """Evaluation over a whole split: summed statistics, scores, and a few overlays to look at."""
 
+import functools
 import pathlib
 from typing import Any
 
@@ -7,19 +8,49 @@ import jax
 import numpy as np
 from PIL import Image
 
+from segjax import config as config_lib
 from segjax.data import Dataset
 from segjax.data.loader import eval_batches
+from segjax.inference import make_inference
 from segjax.train import sharding
 
 
-def make_eval_step(task, model, mesh):
-  """`(state, batch) -> (stats, predictions)`; stats are summed over the global batch."""
+def inference_fn(model, config):
+  """`(state, images: f32[B,H,W,3]) -> outputs`: the model in `config.eval`'s inference mode.
 
-  def eval_step(state, batch):
+  Whole-image inference returns every output of the model; sliding windows and test-time
+  augmentation combine the `logits`.
+  """
+  window, stride = config_lib.inference_window(config)
+  eval_config = config.eval
+
+  def outputs_fn(state, images):
     variables = {"params": state.params}
     if jax.tree.leaves(state.batch_stats):
       variables["batch_stats"] = state.batch_stats
-    outputs = model.apply(variables, task.inputs(batch), train=False)
+    apply = functools.partial(model.apply, variables, train=False)
+    if eval_config.mode == "whole" and tuple(eval_config.scales) == (1.0,) and not eval_config.flip:
+      return apply(images)
+    infer = make_inference(
+      lambda x: apply(x)["logits"],
+      mode=eval_config.mode,
+      window_hw=window,
+      stride_hw=stride,
+      blend=eval_config.blend,
+      scales=tuple(eval_config.scales),
+      flip=eval_config.flip,
+    )
+    return {"logits": infer(images)}
+
+  return outputs_fn
+
+
+def make_eval_step(task, model, mesh, config):
+  """`(state, batch) -> (stats, predictions)`; stats are summed over the global batch."""
+  outputs_fn = inference_fn(model, config)
+
+  def eval_step(state, batch):
+    outputs = outputs_fn(state, task.inputs(batch))
     return task.eval_stats(outputs, batch), task.predict(outputs)
 
   replicated = sharding.replicated(mesh)
@@ -43,7 +74,12 @@ def evaluate(
   total = None
   overlays: list[np.ndarray] = []
   for local in eval_batches(
-    dataset, config.data, exp.task.fields, batch_size=config.eval.batch_size, limit=limit
+    dataset,
+    config.data,
+    exp.task.fields,
+    batch_size=config.eval.batch_size,
+    image_size=config_lib.eval_image_size(config),
+    limit=limit,
   ):
     stats, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
     total = stats if total is None else jax.tree.map(lambda a, b: a + b, total, stats)
