@@ -46,6 +46,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.name = "unet"  # a key of segjax.models.MODELS
   c.model.dtype = "float32"  # compute dtype; params stay float32 (bfloat16 on accelerators)
   c.model.kwargs = ml_collections.ConfigDict()  # passed to the model's constructor
+  # The ResNet of models that have one (deeplabv3, deeplabv3plus); "" keeps the model's default.
+  c.model.backbone = ml_collections.ConfigDict()
+  c.model.backbone.name = ""  # resnet18 | resnet34 | resnet50 | resnet101 | resnet152
+  c.model.backbone.output_stride = 16  # 8 or 16: the last stages dilate instead of striding
+  c.model.backbone.deep_stem = False  # three 3x3 convs instead of the 7x7 (ResNet-C, mmseg V1c)
+  c.model.backbone.avg_down = False  # average-pool on strided shortcuts (ResNet-D)
+  # A torchvision/timm/mmseg ResNet state dict (.pth, .pt or .safetensors) the user downloaded,
+  # loaded into the backbone at initialisation; "" = random initialisation.
+  c.model.backbone.pretrained = ""
 
   c.loss = ml_collections.ConfigDict()
   # Named terms of the loss, each {"weight": w, **options}; see segjax.losses.LOSSES.
@@ -78,6 +87,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.metric = "miou"  # the score that picks the best checkpoint (higher is better)
   c.eval.batch_size = 16  # global
   c.eval.num_overlays = 6  # prediction overlays written per evaluation
+  # How eval and predict run the model (segjax.inference). Images are resized to image_size.
+  c.eval.image_size = ()  # (H, W) to evaluate at; () = data.image_size
+  c.eval.mode = "whole"  # whole image, or "slide": overlapping windows blended together
+  c.eval.window = ()  # slide: (H, W) of a window; () = data.image_size, the training crop
+  c.eval.stride = ()  # slide: (H, W) between windows; () = two thirds of the window
+  c.eval.blend = "uniform"  # slide: "uniform" averages overlaps (mmseg), "gaussian" (nnU-Net)
+  c.eval.scales = (1.0,)  # test-time resize factors; probabilities are averaged over them
+  c.eval.flip = False  # also average over horizontally flipped images
   return c
 
 
@@ -147,6 +164,72 @@ def _choice(config: ml_collections.ConfigDict, key: str, choices: Iterable[str])
     raise InputError(f"config.{key}={value!r} is not one of {choices}.{hint}")
 
 
+def _check_backbone(config: ml_collections.ConfigDict) -> None:
+  from segjax.models import MODELS, accepts_backbone
+  from segjax.models.backbones import BACKBONES
+
+  backbone = config.model.backbone
+  if backbone.name:
+    _choice(config, "model.backbone.name", BACKBONES)
+  _choice(config, "model.backbone.output_stride", (8, 16))
+  uses_backbone = accepts_backbone(MODELS[config.model.name])
+  if not uses_backbone and (backbone.name or backbone.pretrained):
+    raise InputError(
+      f"config.model.backbone is set, but model {config.model.name!r} has no backbone; models "
+      f"with one: {sorted(n for n, m in MODELS.items() if accepts_backbone(m))}."
+    )
+  if backbone.pretrained:
+    import pathlib
+
+    path = pathlib.Path(backbone.pretrained).expanduser()
+    if not path.is_file():
+      raise InputError(
+        f"config.model.backbone.pretrained={backbone.pretrained!r} is not a file: give the path "
+        "of a downloaded ResNet state dict (.pth, .pt or .safetensors)."
+      )
+
+
+def _check_eval(config: ml_collections.ConfigDict) -> None:
+  from segjax.inference import BLENDS, MODES
+
+  _choice(config, "eval.mode", MODES)
+  _choice(config, "eval.blend", BLENDS)
+  for key in ("eval.image_size", "eval.window", "eval.stride"):
+    value = tuple(config.eval[key.split(".")[1]])
+    _require(
+      value == () or (len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)),
+      key,
+      value,
+      "() or two positive integers (H, W)",
+    )
+  window, stride = inference_window(config)
+  _require(
+    all(s <= w for s, w in zip(stride, window, strict=True)),
+    "eval.stride",
+    stride,
+    f"at most the window {window} along each axis",
+  )
+  scales = tuple(config.eval.scales)
+  _require(
+    len(scales) > 0 and all(isinstance(s, int | float) and s > 0 for s in scales),
+    "eval.scales",
+    scales,
+    "one or more positive factors, e.g. (0.75, 1.0, 1.25)",
+  )
+
+
+def eval_image_size(config: ml_collections.ConfigDict) -> tuple[int, int]:
+  """(H, W) that eval and predict resize images to."""
+  return tuple(config.eval.image_size) or tuple(config.data.image_size)
+
+
+def inference_window(config: ml_collections.ConfigDict) -> tuple[tuple[int, int], tuple[int, int]]:
+  """The sliding window's (H, W) and stride, defaults filled in."""
+  window = tuple(config.eval.window) or tuple(config.data.image_size)
+  stride = tuple(config.eval.stride) or tuple(max(1, 2 * w // 3) for w in window)
+  return window, stride
+
+
 def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks keys against `base_config()` and values against what the code accepts.
 
@@ -171,6 +254,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _choice(config, "data.name", DATASETS)
   _choice(config, "model.name", MODELS)
   _choice(config, "model.dtype", DTYPES)
+  _check_backbone(config)
   _choice(config, "optimizer.name", OPTIMIZERS)
   _choice(config, "schedule.name", SCHEDULES)
   for name, term in config.loss.terms.items():
@@ -219,6 +303,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     section, field = key.split(".")
     value = config[section][field]
     _require(isinstance(value, int) and value >= 0, key, value, "an integer >= 0 (0 = never)")
+  _check_eval(config)
   lo, hi = config.data.scale_range
   _require(0 < lo <= hi, "data.scale_range", (lo, hi), "0 < min <= max")
   _require(

@@ -2,7 +2,8 @@
 
 segjax train   --config experiments/unet_shapes.py --workdir runs/unet [--config.train.steps=500]
 segjax eval    --workdir runs/unet [--checkpoint=best|latest|STEP] [--split=validation]
-segjax predict --workdir runs/unet --input photos/ --output predictions/
+               [--mode=whole|slide] [--scales=0.75,1,1.25] [--flip]   (inference mode)
+segjax predict --workdir runs/unet --input photos/ --output predictions/ [--mode ... as eval]
 segjax stats   --config experiments/unet_shapes.py   (class pixel counts and weights)
 segjax sweep   --config experiments/loss_ablation_shapes.py --workdir runs/ablation [--seeds 3]
                [--vectorized] [--variants=ce,dice_ce]   (the variants of the file's sweep();
@@ -28,6 +29,9 @@ flags.DEFINE_string("checkpoint", "best", "eval/predict: best | latest | a step 
 flags.DEFINE_string("split", None, "eval: the split to score (default: config.eval.split).")
 flags.DEFINE_string("input", None, "predict: an image file or a folder of images.")
 flags.DEFINE_string("output", None, "predict: the folder for label PNGs and overlays.")
+flags.DEFINE_enum("mode", None, ["whole", "slide"], "eval/predict: config.eval.mode for this run.")
+flags.DEFINE_list("scales", None, "eval/predict: test-time scales, e.g. 0.75,1,1.25.")
+flags.DEFINE_bool("flip", None, "eval/predict: average over horizontal flips too.")
 flags.DEFINE_integer("seeds", 1, "sweep: runs per variant (seeds config.seed + k).", lower_bound=1)
 flags.DEFINE_bool("vectorized", False, "sweep: train the variants together, in one program.")
 flags.DEFINE_list("variants", None, "sweep: only these variants of sweep(), e.g. ce,dice_ce.")
@@ -62,10 +66,35 @@ def _config():
   return load_config(FLAGS.workdir)
 
 
+def _inference_overrides(config):
+  """--mode, --scales and --flip replace the run's `config.eval` inference settings."""
+  if FLAGS.mode is not None:
+    config.eval.mode = FLAGS.mode
+  if FLAGS.scales is not None:
+    try:
+      config.eval.scales = tuple(float(s) for s in FLAGS.scales)
+    except ValueError:
+      _fail(f"--scales={','.join(FLAGS.scales)} must be numbers, e.g. --scales=0.75,1,1.25.")
+  if FLAGS.flip is not None:
+    config.eval.flip = FLAGS.flip
+  return config
+
+
+def _inference_name(config) -> str:
+  """A short name of the inference mode: "whole", "slide", "slide_ms0.75-1-1.25_flip", ..."""
+  name = config.eval.mode
+  if tuple(config.eval.scales) != (1.0,):
+    name += "_ms" + "-".join(f"{s:g}" for s in config.eval.scales)
+  if config.eval.flip:
+    name += "_flip"
+  return name
+
+
 def _restore(config):
   from segjax.data import DATASETS
   from segjax.train.loop import build, restore_state
 
+  config = _inference_overrides(config)
   dataset = DATASETS[config.data.name](config.data, config.data.train_split)
   exp = build(config, dataset)
   step, state = restore_state(exp, FLAGS.workdir, FLAGS.checkpoint)
@@ -116,13 +145,17 @@ def _main(argv: list[str]) -> None:
     split = FLAGS.split or config.eval.split
     dataset = DATASETS[config.data.name](config.data, split)
     scores = evaluate(exp, state, dataset)
-    print(f"{split} at step {step} ({FLAGS.checkpoint}):\n{exp.task.summary(scores)}")
+    mode = _inference_name(config)
+    print(f"{split} at step {step} ({FLAGS.checkpoint}, {mode}):\n{exp.task.summary(scores)}")
     out = pathlib.Path(FLAGS.workdir) / "eval"
     out.mkdir(exist_ok=True)
-    record = {"step": step, "split": split, "checkpoint": FLAGS.checkpoint, **scores}
-    (out / f"{split}_step{step}.json").write_text(json.dumps(record, indent=2, default=str))
+    header = {"checkpoint": FLAGS.checkpoint, "inference": mode}
+    record = {"step": step, "split": split, **header, **scores}
+    suffix = "" if mode == "whole" else f"_{mode}"
+    path = out / f"{split}_step{step}{suffix}.json"
+    path.write_text(json.dumps(record, indent=2, default=str))
     writer = MetricWriter(FLAGS.workdir)
-    writer.write(step, f"eval_{split}", {"checkpoint": FLAGS.checkpoint, **scores})
+    writer.write(step, f"eval_{split}", {**header, **scores})
     writer.close()
 
   elif command == "predict":

@@ -19,10 +19,11 @@ import numpy as np
 import optax
 
 from segjax import config as config_lib
+from segjax.convert.resnet import load_pretrained_backbone
 from segjax.data import DATASETS, Dataset
 from segjax.data.loader import train_stream
 from segjax.errors import InputError
-from segjax.models import MODELS
+from segjax.models import MODELS, accepts_backbone
 from segjax.tasks import TASKS, Task
 from segjax.train import sharding
 from segjax.train.checkpoint import Checkpoints
@@ -58,7 +59,10 @@ def build(config: ml_collections.ConfigDict, dataset: Dataset) -> Experiment:
   task = TASKS[config.task](config, dataset)
   try:
     model = MODELS[config.model.name](
-      num_classes=task.num_classes, dtype=jnp.dtype(config.model.dtype), **config.model.kwargs
+      num_classes=task.num_classes,
+      dtype=jnp.dtype(config.model.dtype),
+      **backbone_kwargs(config),
+      **config.model.kwargs,
     )
   except TypeError as error:
     raise InputError(
@@ -71,8 +75,23 @@ def build(config: ml_collections.ConfigDict, dataset: Dataset) -> Experiment:
   abstract = jax.tree.map(
     lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.replicated(mesh)), abstract
   )
-  eval_step = make_eval_step(task, model, mesh)
+  eval_step = make_eval_step(task, model, mesh, config)
   return Experiment(config, mesh, task, model, optimizer, abstract, eval_step)
+
+
+def backbone_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The model's backbone arguments from `config.model.backbone` ({} for models without one)."""
+  backbone = config.model.backbone
+  if not accepts_backbone(MODELS[config.model.name]):
+    return {}
+  kwargs = {
+    "output_stride": backbone.output_stride,
+    "deep_stem": backbone.deep_stem,
+    "avg_down": backbone.avg_down,
+  }
+  if backbone.name:
+    kwargs["backbone"] = backbone.name
+  return kwargs
 
 
 def seed_key(seed: int) -> jax.Array:
@@ -81,12 +100,17 @@ def seed_key(seed: int) -> jax.Array:
 
 
 def init_state(exp: Experiment, key: jax.Array) -> TrainState:
+  """Parameters from `key`, with the backbone's from `config.model.backbone.pretrained` if set."""
   image_shape = (1, *exp.config.data.image_size, 3)
   init = jax.jit(
     lambda k: create_state(exp.model, exp.optimizer, k, image_shape),
     out_shardings=exp.state_sharding,
   )
-  return init(key)
+  state = init(key)
+  if exp.config.model.backbone.pretrained:
+    state = load_pretrained_backbone(state, exp.model, exp.config.model.backbone.pretrained)
+    state = jax.device_put(state, exp.state_sharding)
+  return state
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""DeepLabv3+ with a ResNet-50 (output stride 16) on the built-in `shapes` street scenes.
+
+  segjax train --config experiments/deeplabv3plus_r50_shapes.py --workdir runs/deeplab
+  # from ImageNet weights the user downloaded (torchvision's resnet50 .pth):
+  segjax train --config experiments/deeplabv3plus_r50_shapes.py --workdir runs/deeplab_in1k \
+    --config.model.backbone.pretrained=~/weights/resnet50-11ad3fa6.pth
+
+The paper recipe (poly schedule, SGD with momentum, batch norm over the global batch) on 64x64
+crops of `shapes/64`, so that it runs on two CPU cores in minutes. Variants: `:tiny` (a ResNet-18
+eight channels wide, a few seconds, for tests). Expected result: README, model zoo.
+"""
+
+from segjax.config import base_config, tiny
+
+
+def get_config(arg: str = ""):
+  c = base_config()
+  c.model.name = "deeplabv3plus"
+  c.model.backbone.name = "resnet50"
+  c.model.backbone.output_stride = 16
+  c.data.variant = "64"
+  c.data.image_size = (64, 64)
+  c.data.scale_range = (0.5, 2.0)
+  c.data.batch_size = 8
+  c.optimizer.name = "sgd"
+  c.optimizer.learning_rate = 0.01
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.grad_clip_norm = 0.0
+  c.schedule.name = "poly"
+  c.schedule.warmup_steps = 0
+  c.loss.terms = {"ce": {"weight": 1.0}}
+  c.train.steps = 600
+  c.train.eval_every = c.train.checkpoint_every = 200
+  if arg == "tiny":
+    tiny(c)
+    c.model.name = "deeplabv3plus"
+    c.model.backbone.name = "resnet18"
+    c.model.kwargs = {
+      "backbone_width": 8,
+      "aspp_features": 16,
+      "low_level_features": 8,
+      "decoder_features": 16,
+    }
+  elif arg:
+    raise ValueError(f"Unknown variant {arg!r} of deeplabv3plus_r50_shapes: use '' or 'tiny'.")
+  return c

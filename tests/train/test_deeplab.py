@@ -1,0 +1,103 @@
+"""DeepLabv3+ through the CLI and loop of every model; pretrained backbones from a user's file."""
+
+import importlib.util
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from segjax.errors import InputError
+from segjax.train.loop import build, init_state
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-m", "segjax.main"]
+
+
+def _experiment(arg: str = ""):
+  path = REPO / "experiments/deeplabv3plus_r50_shapes.py"
+  spec = importlib.util.spec_from_file_location("deeplab_shapes", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def _train_losses(workdir: pathlib.Path) -> list[float]:
+  lines = (workdir / "metrics.jsonl").read_text().splitlines()
+  return [r["loss"] for r in map(json.loads, lines) if r["split"] == "train"]
+
+
+@pytest.mark.slow
+def test_tiny_deeplabv3plus_trains_evaluates_and_predicts_through_the_cli(tfds_dir, tmp_path):
+  workdir = tmp_path / "run"
+  config = [
+    f"--config={REPO}/experiments/deeplabv3plus_r50_shapes.py:tiny",
+    f"--config.data.tfds_dir={tfds_dir}",
+    "--config.train.steps=24",
+    "--config.train.log_every=6",
+    "--config.train.eval_every=24",
+  ]
+  subprocess.run([*CLI, "train", *config, f"--workdir={workdir}"], check=True, cwd=tmp_path)
+  losses = _train_losses(workdir)
+  assert len(losses) == 4 and losses[-1] < losses[0], losses
+
+  def evaluate(*flags):
+    result = subprocess.run(
+      [*CLI, "eval", f"--workdir={workdir}", "--checkpoint=latest", *flags],
+      check=True,
+      capture_output=True,
+      text=True,
+    )
+    return result.stdout
+
+  assert "whole" in evaluate()
+  # A window as large as the eval image: one window, the same function as whole-image inference.
+  assert "slide_flip" in evaluate("--mode=slide", "--flip")
+  whole = json.loads((workdir / "eval/validation_step24.json").read_text())
+  flipped = json.loads((workdir / "eval/validation_step24_slide_flip.json").read_text())
+  assert whole["inference"] == "whole" and flipped["inference"] == "slide_flip"
+  assert 0 <= flipped["miou"] <= 1 and flipped["miou"] != whole["miou"]
+
+
+def test_pretrained_backbone_is_loaded_from_a_users_file(tfds_dir, tmp_path):
+  torch = pytest.importorskip("torch", reason="torch writes the reference .pth file")
+  spec = importlib.util.spec_from_file_location(
+    "torch_resnet", REPO / "tests/convert/torch_resnet.py"
+  )
+  torch_resnet = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(torch_resnet)
+  reference = torch_resnet.randomize(torch_resnet.ResNet(18), seed=5)
+  path = tmp_path / "resnet18.pth"
+  torch.save(reference.state_dict(), path)
+
+  config = _experiment("tiny")
+  config.data.tfds_dir = tfds_dir
+  config.model.backbone.pretrained = str(path)
+  config.model.kwargs = {"aspp_features": 16, "low_level_features": 8, "decoder_features": 16}
+  from segjax.data import DATASETS
+
+  exp = build(config, DATASETS["shapes"](config.data, "train"))
+  state = init_state(exp, jax.random.key(0))
+  kernel = np.asarray(state.params["backbone"]["layer3_1"]["conv2"]["kernel"])
+  expected = reference.layer3[1].conv2.weight.detach().numpy().transpose(2, 3, 1, 0)
+  np.testing.assert_array_equal(kernel, expected)
+  mean = np.asarray(state.batch_stats["backbone"]["bn1"]["mean"])
+  np.testing.assert_array_equal(mean, reference.bn1.running_mean.numpy())
+
+  # A file of another ResNet variant is refused with the option to change.
+  config.model.backbone.deep_stem = True
+  exp = build(config, exp.task.dataset)
+  with pytest.raises(InputError, match=r"deep_stem=False"):
+    init_state(exp, jax.random.key(0))
+
+
+def test_pretrained_path_must_exist(tmp_path):
+  from segjax.config import validate
+
+  config = _experiment("tiny")
+  config.model.backbone.pretrained = str(tmp_path / "missing.pth")
+  with pytest.raises(InputError, match=r"missing\.pth.*is not a file"):
+    validate(config)
