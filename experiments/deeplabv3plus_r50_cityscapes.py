@@ -23,6 +23,8 @@ Variants: `:os16` (output stride 16 and 90k iterations, the DeepLabv3+ paper's t
 
 from segjax.config import base_config
 
+VARIANTS = ("", "os16")  # the arguments get_config takes
+
 
 def get_config(arg: str = ""):
   c = base_config()

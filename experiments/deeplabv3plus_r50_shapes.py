@@ -12,6 +12,8 @@ eight channels wide, a few seconds, for tests). Expected result: README, model z
 
 from segjax.config import base_config, tiny
 
+VARIANTS = ("", "tiny")  # the arguments get_config takes
+
 
 def get_config(arg: str = ""):
   c = base_config()

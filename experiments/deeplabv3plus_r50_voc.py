@@ -19,6 +19,8 @@ Variants: `:40k`.
 
 from segjax.config import base_config
 
+VARIANTS = ("", "40k")  # the arguments get_config takes
+
 
 def get_config(arg: str = ""):
   c = base_config()

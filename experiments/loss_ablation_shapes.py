@@ -17,6 +17,9 @@ from segjax.config import base_config, tiny
 STEPS = 400
 
 
+VARIANTS = ("", "tiny")  # the arguments get_config takes
+
+
 def get_config(arg: str = ""):
   c = base_config()
   c.model.name = "unet_small"

@@ -8,6 +8,8 @@ Expected result: see README (mIoU on `shapes` validation, steps, wall time on 2 
 
 from segjax.config import base_config, tiny
 
+VARIANTS = ("", "small", "tiny")  # the arguments get_config takes
+
 
 def get_config(arg: str = ""):
   c = base_config()

@@ -22,8 +22,10 @@ def _load(path):
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_experiment_and_variant_validates(path):
   module = _load(path)
-  for arg in ("", "tiny"):
+  for arg in module.VARIANTS:
     validate(module.get_config(arg))
+  with pytest.raises(ValueError, match="Unknown variant"):
+    module.get_config("no-such-variant")
 
 
 def test_misspelt_key_suggests_the_closest():
@@ -56,13 +58,29 @@ def test_free_form_sections_accept_any_key():
     ("data.image_size", (32,), r"config.data.image_size=\(32,\) is invalid"),
     ("data.scale_range", (2.0, 1.0), r"config.data.scale_range=\(2.0, 1.0\)"),
     ("optimizer.learning_rate", -1.0, r"config.optimizer.learning_rate=-1.0"),
+    ("eval.mode", "tiles", r"config.eval.mode='tiles' is not one of \['slide', 'whole'\]"),
+    ("eval.stride", (200, 200), r"config.eval.stride=\(200, 200\) is invalid: expected at most"),
+    ("eval.window", (0, 16), r"config.eval.window=\(0, 16\) is invalid"),
+    ("eval.scales", (0.5, -1.0), r"config.eval.scales=\(0.5, -1.0\) is invalid"),
+    ("model.backbone.name", "resnet51", r"'resnet51' is not one of .*resnet50"),
+    ("model.backbone.output_stride", 32, r"output_stride=32 is not one of \[8, 16\]"),
   ],
 )
 def test_bad_values_name_the_key(key, value, message):
   config = base_config()
-  section, field = key.split(".")
-  config[section][field] = value
+  section, _, field = key.rpartition(".")
+  node = config
+  for part in section.split("."):
+    node = node[part]
+  node[field] = value
   with pytest.raises(InputError, match=message):
+    validate(config)
+
+
+def test_backbone_settings_on_a_model_without_one_are_refused():
+  config = base_config()
+  config.model.backbone.name = "resnet50"
+  with pytest.raises(InputError, match=r"model 'unet' has no backbone.*deeplabv3plus"):
     validate(config)
 
 
