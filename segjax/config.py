@@ -46,7 +46,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.name = "unet"  # a key of segjax.models.MODELS
   c.model.dtype = "float32"  # compute dtype; params stay float32 (bfloat16 on accelerators)
   c.model.kwargs = ml_collections.ConfigDict()  # passed to the model's constructor
-  # The ResNet of models that have one (deeplabv3, deeplabv3plus); "" keeps the model's default.
+  # The ResNet of a model: deeplab* default to resnet50; unet takes one as its encoder when set.
   c.model.backbone = ml_collections.ConfigDict()
   c.model.backbone.name = ""  # resnet18 | resnet34 | resnet50 | resnet101 | resnet152
   c.model.backbone.output_stride = 16  # 8 or 16: the last stages dilate instead of striding
@@ -165,20 +165,19 @@ def _choice(config: ml_collections.ConfigDict, key: str, choices: Iterable[str])
 
 
 def _check_backbone(config: ml_collections.ConfigDict) -> None:
-  from segjax.models import MODELS, accepts_backbone
+  from segjax.models import MODELS, default_backbone
   from segjax.models.backbones import BACKBONES
 
   backbone = config.model.backbone
   if backbone.name:
     _choice(config, "model.backbone.name", BACKBONES)
   _choice(config, "model.backbone.output_stride", (8, 16))
-  uses_backbone = accepts_backbone(MODELS[config.model.name])
-  if not uses_backbone and (backbone.name or backbone.pretrained):
-    raise InputError(
-      f"config.model.backbone is set, but model {config.model.name!r} has no backbone; models "
-      f"with one: {sorted(n for n, m in MODELS.items() if accepts_backbone(m))}."
-    )
   if backbone.pretrained:
+    if not (backbone.name or default_backbone(MODELS[config.model.name])):
+      raise InputError(
+        f"config.model.backbone.pretrained is set, but model {config.model.name!r} has no ResNet: "
+        f"set config.model.backbone.name to one of {sorted(BACKBONES)}."
+      )
     import pathlib
 
     path = pathlib.Path(backbone.pretrained).expanduser()

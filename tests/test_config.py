@@ -77,11 +77,15 @@ def test_bad_values_name_the_key(key, value, message):
     validate(config)
 
 
-def test_backbone_settings_on_a_model_without_one_are_refused():
+def test_pretrained_weights_need_a_resnet(tmp_path):
+  weights = tmp_path / "resnet50.pth"
+  weights.write_bytes(b"")
   config = base_config()
-  config.model.backbone.name = "resnet50"
-  with pytest.raises(InputError, match=r"model 'unet' has no backbone.*deeplabv3plus"):
+  config.model.backbone.pretrained = str(weights)
+  with pytest.raises(InputError, match=r"model 'unet' has no ResNet.*backbone.name"):
     validate(config)
+  config.model.backbone.name = "resnet50"
+  validate(config)
 
 
 def test_unknown_loss_term_and_bare_weight():

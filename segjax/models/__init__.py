@@ -14,10 +14,15 @@ MODELS = {
 }
 
 
-def accepts_backbone(constructor) -> bool:
-  """Whether a model (a class or a partial of one) has a ResNet set by `config.model.backbone`."""
-  cls = getattr(constructor, "func", constructor)
-  return any(f.name == "backbone" for f in dataclasses.fields(cls))
+def model_fields(constructor) -> dict[str, dataclasses.Field]:
+  """The constructor arguments of a model (a class or a partial of one), by name."""
+  return {f.name: f for f in dataclasses.fields(getattr(constructor, "func", constructor))}
 
 
-__all__ = ["MODELS", "DeepLabV3", "DeepLabV3Plus", "UNet", "accepts_backbone"]
+def default_backbone(constructor) -> str:
+  """The ResNet a model uses when `config.model.backbone.name` is "" ("" for none)."""
+  field = model_fields(constructor).get("backbone")
+  return field.default if field is not None else ""
+
+
+__all__ = ["MODELS", "DeepLabV3", "DeepLabV3Plus", "UNet", "default_backbone", "model_fields"]

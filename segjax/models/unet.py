@@ -5,6 +5,7 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
+from segjax.models.backbones import BACKBONES, ResNet
 from segjax.models.layers import ConvBlock, Upsample2x
 
 
@@ -18,10 +19,14 @@ class UNet(nn.Module):
     num_classes: output channels.
     widths: encoder stage widths, one stage per entry; each stage but the bottleneck halves H, W.
     bottleneck: width at the lowest resolution; defaults to twice the last stage.
-    norm: "batch", "group" or "none".
+    norm: "batch", "frozen_batch", "group" or "none".
+    backbone: "" for the convolutional encoder above, or "resnet18" ... "resnet152": a ResNet
+      encoder (stride-4 to stride-32 features as skips; `widths` then name the five decoder stages,
+      from stride 16 up to full resolution, and default to (256, 128, 64, 32, 16)).
+    deep_stem, avg_down, backbone_width: options of the ResNet encoder.
     dtype: compute dtype; parameters are float32.
 
-  Input `images: f[B,H,W,3]` with H, W divisible by 2**len(widths). Returns
+  Input `images: f[B,H,W,3]` with H, W divisible by 2**len(widths) (32 with a ResNet). Returns
   `{"logits": f32[B,H,W,num_classes]}`.
   """
 
@@ -29,10 +34,16 @@ class UNet(nn.Module):
   widths: tuple[int, ...] = (64, 128, 256)
   bottleneck: int | None = None
   norm: str = "batch"
+  backbone: str = ""
+  deep_stem: bool = False
+  avg_down: bool = False
+  backbone_width: int = 64
   dtype: jnp.dtype = jnp.float32
 
   @nn.compact
   def __call__(self, images, *, train: bool = False):
+    if self.backbone:
+      return self._resnet_unet(images, train)
     factor = 2 ** len(self.widths)
     if images.shape[1] % factor or images.shape[2] % factor:
       raise ValueError(
@@ -51,6 +62,32 @@ class UNet(nn.Module):
       x = Upsample2x(width, dtype=self.dtype, name=f"up_{i}")(x)
       x = jnp.concatenate([x, skip], axis=-1)
       x = block(width, name=f"decode_{i}")(x, train=train)
+    logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
+    return {"logits": logits.astype(jnp.float32)}
+
+  def _resnet_unet(self, images, train: bool):
+    """ResNet encoder; decoder up-samples 2x five times, concatenating c4, c3, c2 on the way."""
+    if self.backbone not in BACKBONES:
+      raise ValueError(f"backbone={self.backbone!r} is not one of {sorted(BACKBONES)}.")
+    if images.shape[1] % 32 or images.shape[2] % 32:
+      raise ValueError(f"UNet on a ResNet needs H and W divisible by 32; got {images.shape}.")
+    widths = self.widths if len(self.widths) == 5 else (256, 128, 64, 32, 16)
+    features = ResNet(
+      depth=BACKBONES[self.backbone],
+      deep_stem=self.deep_stem,
+      avg_down=self.avg_down,
+      width=self.backbone_width,
+      norm=self.norm,
+      dtype=self.dtype,
+      name="backbone",
+    )(images, train=train)
+    x = features["c5"]
+    skips = (features["c4"], features["c3"], features["c2"], None, None)
+    for i, (width, skip) in enumerate(zip(widths, skips, strict=True)):
+      x = Upsample2x(width, dtype=self.dtype, name=f"up_{i}")(x)
+      if skip is not None:
+        x = jnp.concatenate([x, skip.astype(x.dtype)], axis=-1)
+      x = ConvBlock(width, norm=self.norm, dtype=self.dtype, name=f"decode_{i}")(x, train=train)
     logits = nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="head")(x)
     return {"logits": logits.astype(jnp.float32)}
 

@@ -23,7 +23,7 @@ from segjax.convert.resnet import load_pretrained_backbone
 from segjax.data import DATASETS, Dataset
 from segjax.data.loader import train_stream
 from segjax.errors import InputError
-from segjax.models import MODELS, accepts_backbone
+from segjax.models import MODELS, model_fields
 from segjax.tasks import TASKS, Task
 from segjax.train import sharding
 from segjax.train.checkpoint import Checkpoints
@@ -82,14 +82,14 @@ def build(config: ml_collections.ConfigDict, dataset: Dataset) -> Experiment:
 def backbone_kwargs(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """The model's backbone arguments from `config.model.backbone` ({} for models without one)."""
   backbone = config.model.backbone
-  if not accepts_backbone(MODELS[config.model.name]):
-    return {}
+  fields = model_fields(MODELS[config.model.name])
   kwargs = {
-    "output_stride": backbone.output_stride,
+    "output_stride": backbone.output_stride,  # U-Net's ResNet keeps all its strides
     "deep_stem": backbone.deep_stem,
     "avg_down": backbone.avg_down,
   }
-  if backbone.name:
+  kwargs = {k: v for k, v in kwargs.items() if k in fields}
+  if backbone.name and "backbone" in fields:
     kwargs["backbone"] = backbone.name
   return kwargs
 

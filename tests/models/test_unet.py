@@ -99,3 +99,18 @@ def test_upsample_equals_stride_2_transposed_convolution():
   )
   reference = reference + jnp.tile(bias, (4, 5, 1))[None]
   np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_resnet_encoder_gives_full_resolution_logits_and_a_backbone_to_load():
+  model = UNet(num_classes=4, backbone="resnet18", backbone_width=8, widths=(32, 16, 16, 8, 8))
+  x = jax.random.normal(jax.random.key(1), (2, 64, 96, 3))
+  variables = model.init(jax.random.key(0), x)
+  assert model.apply(variables, x)["logits"].shape == (2, 64, 96, 4)
+  # The encoder is the same module as DeepLab's: its variables load converted torch weights.
+  resnet = MODELS["deeplabv3"](num_classes=4, backbone="resnet18", backbone_width=8)
+  deeplab = jax.eval_shape(lambda: resnet.init(jax.random.key(0), x))
+  same = jax.tree.map(lambda a, b: a.shape == b.shape, variables["params"]["backbone"],
+                      deeplab["params"]["backbone"])  # fmt: skip
+  assert all(jax.tree.leaves(same))
+  with pytest.raises(ValueError, match="divisible by 32"):
+    model.init(jax.random.key(0), jnp.zeros((1, 48, 48, 3)))
