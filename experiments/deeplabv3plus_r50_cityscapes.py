@@ -21,13 +21,13 @@ mmsegmentation's head uses depthwise-separable ones, and no auxiliary FCN head.
 Variants: `:os16` (output stride 16 and 90k iterations, the DeepLabv3+ paper's training setting).
 """
 
-from segjax.config import base_config
+from segjax.config import base_config, deeplab_r50_d8
 
 VARIANTS = ("", "os16")  # the arguments get_config takes
 
 
 def get_config(arg: str = ""):
-  c = base_config()
+  c = deeplab_r50_d8(base_config())
   c.data.name = "folder"
   c.data.root = ""  # the prepared Cityscapes folder
   c.data.image_size = (769, 769)
@@ -36,18 +36,6 @@ def get_config(arg: str = ""):
   c.data.scale_range = (0.666, 2.663)
   c.data.batch_size = 8
   c.data.num_threads = 8
-  c.model.name = "deeplabv3plus"
-  c.model.backbone.name = "resnet50"
-  c.model.backbone.deep_stem = True  # ResNet-50-V1c, as mmsegmentation's ImageNet weights
-  c.model.backbone.output_stride = 8
-  c.model.dtype = "bfloat16"
-  c.loss.terms = {"ce": {"weight": 1.0}}
-  c.optimizer.name = "sgd"
-  c.optimizer.learning_rate = 0.01
-  c.optimizer.weight_decay = 5e-4
-  c.optimizer.grad_clip_norm = 0.0
-  c.schedule.name = "poly"
-  c.schedule.warmup_steps = 0
   c.train.steps = 80_000
   c.train.log_every = 50
   c.train.eval_every = c.train.checkpoint_every = 8_000

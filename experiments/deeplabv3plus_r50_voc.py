@@ -17,31 +17,19 @@ Reported: 75.93 mIoU single-scale, 77.50 multi-scale + flip after 20k iterations
 Variants: `:40k`.
 """
 
-from segjax.config import base_config
+from segjax.config import base_config, deeplab_r50_d8
 
 VARIANTS = ("", "40k")  # the arguments get_config takes
 
 
 def get_config(arg: str = ""):
-  c = base_config()
+  c = deeplab_r50_d8(base_config())
   c.data.name = "folder"
   c.data.root = ""  # the prepared VOC aug folder
   c.data.image_size = (512, 512)
   c.data.scale_range = (0.5, 2.0)  # of the size that covers the crop, as mmsegmentation's ratio
   c.data.batch_size = 16
   c.data.num_threads = 8
-  c.model.name = "deeplabv3plus"
-  c.model.backbone.name = "resnet50"
-  c.model.backbone.deep_stem = True  # ResNet-50-V1c
-  c.model.backbone.output_stride = 8
-  c.model.dtype = "bfloat16"
-  c.loss.terms = {"ce": {"weight": 1.0}}
-  c.optimizer.name = "sgd"
-  c.optimizer.learning_rate = 0.01
-  c.optimizer.weight_decay = 5e-4
-  c.optimizer.grad_clip_norm = 0.0
-  c.schedule.name = "poly"
-  c.schedule.warmup_steps = 0
   c.train.steps = 20_000
   c.train.eval_every = c.train.checkpoint_every = 2_000
   c.eval.image_size = (512, 512)

@@ -111,6 +111,25 @@ def tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def deeplab_r50_d8(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """mmsegmentation's DeepLab training on R-50-D8, shared by the paper recipes: DeepLabv3+ on a
+  ResNet-50-V1c (deep stem) at output stride 8, cross-entropy, SGD (lr 0.01, weight decay 5e-4,
+  no clipping) with the poly schedule and no warmup, bfloat16 compute."""
+  c.model.name = "deeplabv3plus"
+  c.model.backbone.name = "resnet50"
+  c.model.backbone.deep_stem = True  # V1c, as mmsegmentation's ImageNet weights
+  c.model.backbone.output_stride = 8
+  c.model.dtype = "bfloat16"
+  c.loss.terms = {"ce": {"weight": 1.0}}
+  c.optimizer.name = "sgd"
+  c.optimizer.learning_rate = 0.01
+  c.optimizer.weight_decay = 5e-4
+  c.optimizer.grad_clip_norm = 0.0
+  c.schedule.name = "poly"
+  c.schedule.warmup_steps = 0
+  return c
+
+
 def flatten(values: dict, prefix: str = "") -> dict[str, Any]:
   """A config's JSON values as `{"data.image_size": (64, 64), ...}`: dotted keys, tuples for lists.
 

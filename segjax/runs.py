@@ -18,10 +18,10 @@ import numpy as np
 
 from segjax import config as config_lib
 from segjax.data import DATASETS
-from segjax.data.loader import eval_batches
 from segjax.errors import InputError
 from segjax.metrics import confusion_matrix, semantic_scores
 from segjax.train import sharding
+from segjax.train.evaluate import split_batches
 from segjax.train.logging import read_metrics
 from segjax.train.loop import Experiment, build, load_config, restore_state
 
@@ -225,14 +225,7 @@ def _predictions(
   step, state = restore_state(exp, str(workdir), str(checkpoint))
 
   def batches():
-    for local in eval_batches(
-      dataset,
-      config.data,
-      exp.task.fields,
-      batch_size=config.eval.batch_size,
-      image_size=config_lib.eval_image_size(config),
-      limit=limit,
-    ):
+    for local in split_batches(exp, dataset, limit=limit):
       _, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
       valid = local.pop("valid")
       yield {

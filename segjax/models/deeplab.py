@@ -11,7 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from segjax.models.backbones import BACKBONES, ResNet
+from segjax.models import backbones
 from segjax.models.layers import norm_layer
 
 
@@ -105,18 +105,7 @@ class DeepLabV3(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   def encode(self, images, train: bool):
-    if self.backbone not in BACKBONES:
-      raise ValueError(f"backbone={self.backbone!r} is not one of {sorted(BACKBONES)}.")
-    return ResNet(
-      depth=BACKBONES[self.backbone],
-      output_stride=self.output_stride,
-      deep_stem=self.deep_stem,
-      avg_down=self.avg_down,
-      width=self.backbone_width,
-      norm=self.norm,
-      dtype=self.dtype,
-      name="backbone",
-    )(images, train=train)
+    return backbones.backbone_of(self, output_stride=self.output_stride)(images, train=train)
 
   def aspp(self, x, train: bool):
     rates = _check_output_stride(self.output_stride)

@@ -5,7 +5,7 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
-from segjax.models.backbones import BACKBONES, ResNet
+from segjax.models import backbones
 from segjax.models.layers import ConvBlock, Upsample2x
 
 
@@ -67,20 +67,10 @@ class UNet(nn.Module):
 
   def _resnet_unet(self, images, train: bool):
     """ResNet encoder; decoder up-samples 2x five times, concatenating c4, c3, c2 on the way."""
-    if self.backbone not in BACKBONES:
-      raise ValueError(f"backbone={self.backbone!r} is not one of {sorted(BACKBONES)}.")
     if images.shape[1] % 32 or images.shape[2] % 32:
       raise ValueError(f"UNet on a ResNet needs H and W divisible by 32; got {images.shape}.")
     widths = self.widths if len(self.widths) == 5 else (256, 128, 64, 32, 16)
-    features = ResNet(
-      depth=BACKBONES[self.backbone],
-      deep_stem=self.deep_stem,
-      avg_down=self.avg_down,
-      width=self.backbone_width,
-      norm=self.norm,
-      dtype=self.dtype,
-      name="backbone",
-    )(images, train=train)
+    features = backbones.backbone_of(self)(images, train=train)
     x = features["c5"]
     skips = (features["c4"], features["c3"], features["c2"], None, None)
     for i, (width, skip) in enumerate(zip(widths, skips, strict=True)):

@@ -58,6 +58,18 @@ def make_eval_step(task, model, mesh, config):
   return jax.jit(eval_step, in_shardings=(replicated, batch), out_shardings=(replicated, batch))
 
 
+def split_batches(exp, dataset: Dataset, *, limit: int | None = None):
+  """This host's eval batches of `dataset` at the eval size, padded, with a `valid` mask."""
+  return eval_batches(
+    dataset,
+    exp.config.data,
+    exp.task.fields,
+    batch_size=exp.config.eval.batch_size,
+    image_size=config_lib.eval_image_size(exp.config),
+    limit=limit,
+  )
+
+
 def evaluate(
   exp,
   state,
@@ -73,14 +85,7 @@ def evaluate(
   config = exp.config
   total = None
   overlays: list[np.ndarray] = []
-  for local in eval_batches(
-    dataset,
-    config.data,
-    exp.task.fields,
-    batch_size=config.eval.batch_size,
-    image_size=config_lib.eval_image_size(config),
-    limit=limit,
-  ):
+  for local in split_batches(exp, dataset, limit=limit):
     stats, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
     total = stats if total is None else jax.tree.map(lambda a, b: a + b, total, stats)
     if len(overlays) < config.eval.num_overlays:

@@ -164,6 +164,24 @@ class ResNet(nn.Module):
     return features
 
 
+def backbone_of(model, *, output_stride: int | None = None) -> ResNet:
+  """The `backbone` submodule of a segmentation model, from the model's own fields: `backbone`
+  ("resnet50", ...), `deep_stem`, `avg_down`, `backbone_width`, `norm` and `dtype`. The name is the
+  one that `segjax.convert.resnet.load_pretrained_backbone` fills."""
+  if model.backbone not in BACKBONES:
+    raise ValueError(f"backbone={model.backbone!r} is not one of {sorted(BACKBONES)}.")
+  return ResNet(
+    depth=BACKBONES[model.backbone],
+    output_stride=output_stride,
+    deep_stem=model.deep_stem,
+    avg_down=model.avg_down,
+    width=model.backbone_width,
+    norm=model.norm,
+    dtype=model.dtype,
+    name="backbone",
+  )
+
+
 def resnet(depth: int, *, output_stride: int | None = None, **kwargs) -> ResNet:
   """A ResNet by depth, e.g. `resnet(50, output_stride=16)`; see `ResNet` for the options."""
   return ResNet(depth=depth, output_stride=output_stride, **kwargs)
