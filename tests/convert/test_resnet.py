@@ -20,7 +20,7 @@ _spec.loader.exec_module(torch_resnet)
 
 
 def _compare(reference, depth, *, output_stride=None, size=(64, 80), seed=0, **options):
-  state_dict = {k: v.numpy() for k, v in reference.state_dict().items()}
+  state_dict = reference.state_dict()  # torch tensors, as a user in a notebook would pass them
   variables = from_torch(state_dict, depth)
   images = np.random.default_rng(seed).normal(size=(2, *size, 3)).astype(np.float32)
   with torch.no_grad():
