@@ -35,6 +35,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.image_size = (128, 128)  # (H, W) the model sees in training and evaluation
   c.data.batch_size = 8  # global: split over every device of every host
   c.data.ignore_index = 255  # label of void pixels, skipped by every loss and metric
+  c.data.max_instances = 32  # instance targets per image (the largest), padded with a valid mask
   c.data.mean = (0.485, 0.456, 0.406)  # per-channel normalisation of [0, 1] images
   c.data.std = (0.229, 0.224, 0.225)
   c.data.scale_range = (0.75, 1.5)  # random rescale before the random crop; (1, 1) disables
@@ -313,7 +314,13 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     size,
     "two positive integers (H, W)",
   )
-  for key in ("data.batch_size", "eval.batch_size", "train.steps", "train.log_every"):
+  for key in (
+    "data.batch_size",
+    "data.max_instances",
+    "eval.batch_size",
+    "train.steps",
+    "train.log_every",
+  ):
     section, field = key.split(".")
     value = config[section][field]
     _require(isinstance(value, int) and value > 0, key, value, "a positive integer")

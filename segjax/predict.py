@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from segjax import config as config_lib
-from segjax import viz
 from segjax.data.builders.folder import IMAGE_SUFFIXES
+from segjax.data.transforms import resize_labels
 from segjax.errors import InputError
 from segjax.train.evaluate import inference_fn
 
@@ -28,24 +28,28 @@ def list_images(path: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def make_predictor(exp, state):
-  """`image: u8[H,W,3]` -> `labels: i32[H,W]`, in the inference mode of `config.eval`.
+  """`image: u8[H,W,3]` -> `i32[H,W]` (class ids, or instance ids for instance tasks), in the
+  inference mode of `config.eval`.
 
   The image is resized (bilinear) to the eval size (`config.eval.image_size`, else the training
-  size), and the logits are resized back (bilinear) before the argmax, so the labels follow the
-  original pixel grid.
+  size). Semantic logits are resized back (bilinear) before the argmax; other tasks' per-pixel
+  predictions are resized back nearest, so either follows the original pixel grid.
   """
   size_hw = config_lib.eval_image_size(exp.config)
   outputs_fn = inference_fn(exp.model, exp.config)
 
   @jax.jit
-  def logits_fn(state, image):
-    return outputs_fn(state, exp.task.inputs({"image": image[None]}))["logits"][0]
+  def run(state, image):
+    outputs = outputs_fn(state, exp.task.inputs({"image": image[None]}))
+    return outputs["logits"][0] if "logits" in outputs else exp.task.predict(outputs)[0]
 
   def predict(image: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     resized = np.asarray(Image.fromarray(image).resize(size_hw[::-1], Image.Resampling.BILINEAR))
-    logits = logits_fn(state, jax.device_put(resized))
+    result = run(state, jax.device_put(resized))
+    if result.ndim == 2:
+      return resize_labels(np.asarray(result), out_hw)
     upsampled = jax.image.resize(
-      logits, (*out_hw, logits.shape[-1]), method="bilinear", antialias=False
+      result, (*out_hw, result.shape[-1]), method="bilinear", antialias=False
     )
     return np.asarray(jnp.argmax(upsampled, axis=-1))
 
@@ -53,7 +57,8 @@ def make_predictor(exp, state):
 
 
 def predict_files(exp, state, inputs: list[pathlib.Path], output: str | pathlib.Path) -> None:
-  """Writes `<stem>_labels.png` (class ids) and `<stem>_overlay.png` for every input."""
+  """Writes `<stem>_labels.png` (class ids; instance tasks: class * 1000 + instance, 16-bit) and
+  `<stem>_overlay.png` for every input."""
   output = pathlib.Path(output)
   output.mkdir(parents=True, exist_ok=True)
   predict = make_predictor(exp, state)
@@ -64,10 +69,8 @@ def predict_files(exp, state, inputs: list[pathlib.Path], output: str | pathlib.
     except (UnidentifiedImageError, OSError) as error:
       raise InputError(f"{path} cannot be read as an image ({error}).") from error
     labels = predict(image, image.shape[:2])
-    mode = "L" if exp.task.num_classes <= 256 else "I"
-    Image.fromarray(labels.astype(np.uint8 if mode == "L" else np.int32), mode=mode).save(
-      output / f"{path.stem}_labels.png"
-    )
-    Image.fromarray(viz.overlay(image, labels, exp.task.num_classes)).save(
-      output / f"{path.stem}_overlay.png"
-    )
+    if labels.max(initial=0) < 256:
+      Image.fromarray(labels.astype(np.uint8), mode="L").save(output / f"{path.stem}_labels.png")
+    else:
+      Image.fromarray(labels.astype(np.uint16)).save(output / f"{path.stem}_labels.png")
+    Image.fromarray(exp.task.overlay(image, labels)).save(output / f"{path.stem}_overlay.png")

@@ -42,6 +42,40 @@ def overlay(image: np.ndarray, labels: np.ndarray, num_classes: int, *, alpha: f
   return np.where(keep, image, blended).round().astype(np.uint8)
 
 
+def instance_colours(ids: np.ndarray) -> np.ndarray:
+  """A stable, well-spread colour per instance id (golden-ratio hues): `ids: int[N]` -> u8[N,3]."""
+  hue = (ids * 0.618033988749895) % 1.0
+  # HSV -> RGB with full saturation and value 0.9.
+  k = (np.array([5.0, 3.0, 1.0]) + hue[:, None] * 6) % 6
+  rgb = 0.9 * (1 - np.clip(np.minimum(k, 4 - k), 0, 1))
+  return (rgb * 255).round().astype(np.uint8)
+
+
+def instance_overlay(
+  image: np.ndarray,
+  instances: np.ndarray,
+  *,
+  label_divisor: int = 1000,
+  ignore_index: int | None = None,
+  alpha: float = 0.55,
+) -> np.ndarray:
+  """Blends one colour per instance of `instances: int[H,W]` (class * label_divisor + instance,
+  0 or instance 0 for none) over `image: u8[H,W,3]`, with each instance's outline in white."""
+  ids = np.asarray(instances)
+  drawn = (ids % label_divisor) > 0
+  if ignore_index is not None:
+    drawn &= ids // label_divisor != ignore_index
+  unique, inverse = np.unique(np.where(drawn, ids, 0), return_inverse=True)
+  colours = instance_colours(unique)[inverse.reshape(ids.shape)].astype(np.float32)
+  blended = (1 - alpha) * image.astype(np.float32) + alpha * colours
+  out = np.where(drawn[..., None], blended, image.astype(np.float32))
+  edge = np.zeros_like(drawn)
+  edge[1:] |= ids[1:] != ids[:-1]
+  edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+  out[edge & drawn] = 255
+  return out.round().astype(np.uint8)
+
+
 def error_map(pred: np.ndarray, labels: np.ndarray, *, ignore_index: int = 255) -> np.ndarray:
   """u8[H,W,3]: green where `pred` equals `labels`, red where it does not, grey on void."""
   out = np.where((pred == labels)[..., None], [40, 170, 60], [220, 40, 40])

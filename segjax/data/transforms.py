@@ -16,7 +16,7 @@ def _resize_image(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
   return np.asarray(Image.fromarray(image).resize(size_hw[::-1], Image.Resampling.BILINEAR))
 
 
-def _resize_labels(labels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+def resize_labels(labels: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
   if labels.shape[:2] == tuple(size_hw):
     return labels
   # Index arithmetic rather than PIL: exact nearest sampling at pixel centres for any dtype.
@@ -36,7 +36,7 @@ def resize(example: dict, size_hw: tuple[int, int]) -> dict:
   out["image"] = _resize_image(example["image"], size_hw)
   for field in LABEL_FIELDS:
     if field in example:
-      out[field] = _resize_labels(example[field], size_hw)
+      out[field] = resize_labels(example[field], size_hw)
   return out
 
 

@@ -3,6 +3,7 @@
 import dataclasses
 
 from segjax.models.deeplab import DeepLabV3, DeepLabV3Plus
+from segjax.models.mask_rcnn import MaskRCNN
 from segjax.models.unet import UNet, unet_small, unet_tiny
 
 MODELS = {
@@ -11,6 +12,7 @@ MODELS = {
   "unet_tiny": unet_tiny,
   "deeplabv3": DeepLabV3,
   "deeplabv3plus": DeepLabV3Plus,
+  "mask_rcnn": MaskRCNN,
 }
 
 
@@ -25,4 +27,12 @@ def default_backbone(constructor) -> str:
   return field.default if field is not None else ""
 
 
-__all__ = ["MODELS", "DeepLabV3", "DeepLabV3Plus", "UNet", "default_backbone", "model_fields"]
+__all__ = [
+  "MODELS",
+  "DeepLabV3",
+  "DeepLabV3Plus",
+  "MaskRCNN",
+  "UNet",
+  "default_backbone",
+  "model_fields",
+]

@@ -37,6 +37,16 @@ class Task(abc.ABC):
     """Host-side targets computed per augmented training example (none by default)."""
     return example
 
+  def model_kwargs(self, batch: Batch, train: bool) -> dict[str, Any]:
+    """Keyword arguments of the model besides the images (none by default; Mask R-CNN's
+    training targets)."""
+    del batch, train
+    return {}
+
+  def accumulate(self, total: Any, stats: Any) -> Any:
+    """Adds one batch's `eval_stats` to the running `total` (None at first): a sum by default."""
+    return stats if total is None else jax.tree.map(lambda a, b: a + b, total, stats)
+
   def inputs(self, batch: Batch) -> jax.Array:
     """`image: u8[B,H,W,3]` -> normalised f32[B,H,W,3], on device so the host sends bytes."""
     return (batch["image"].astype(jnp.float32) - self._mean) / self._std
@@ -62,6 +72,10 @@ class Task(abc.ABC):
   @abc.abstractmethod
   def render(self, batch: dict[str, np.ndarray], predictions: np.ndarray) -> list[np.ndarray]:
     """u8 images that show predictions against the truth, one per example."""
+
+  @abc.abstractmethod
+  def overlay(self, image: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """`prediction` (one image's `predict` output) drawn over `image: u8[H,W,3]`."""
 
   @abc.abstractmethod
   def summary(self, scores: dict[str, Any]) -> str:

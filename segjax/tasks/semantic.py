@@ -71,6 +71,9 @@ class SemanticTask(Task):
       for image, labels, pred in zip(batch["image"], batch["semantic"], predictions, strict=True)
     ]
 
+  def overlay(self, image, prediction):
+    return viz.overlay(image, prediction, self.num_classes)
+
   def summary(self, scores: dict[str, Any]) -> str:
     def cell(value: float) -> str:
       return f"{'n/a' if np.isnan(value) else f'{value:.4f}':>14}"

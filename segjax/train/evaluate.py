@@ -87,7 +87,7 @@ def evaluate(
   overlays: list[np.ndarray] = []
   for local in split_batches(exp, dataset, limit=limit):
     stats, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
-    total = stats if total is None else jax.tree.map(lambda a, b: a + b, total, stats)
+    total = exp.task.accumulate(total, stats)
     if len(overlays) < config.eval.num_overlays:
       shown = {k: v[local["valid"]] for k, v in local.items()}
       local_pred = sharding.to_local(predictions)[local["valid"]]

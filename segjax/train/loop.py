@@ -125,14 +125,19 @@ def make_train_step(exp: Experiment):
   schedule_lr = make_lr_fn(exp.config)
 
   def train_step(state: TrainState, batch, key):
-    key = jax.random.fold_in(key, state.step)
+    dropout_key, sample_key = jax.random.split(jax.random.fold_in(key, state.step))
     images = task.inputs(batch)
     has_stats = bool(jax.tree.leaves(state.batch_stats))
 
     def loss_fn(params):
       variables = {"params": params, **({"batch_stats": state.batch_stats} if has_stats else {})}
       outputs, updates = model.apply(
-        variables, images, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
+        variables,
+        images,
+        train=True,
+        rngs={"dropout": dropout_key, "sample": sample_key},
+        mutable=["batch_stats"],
+        **task.model_kwargs(batch, train=True),
       )
       loss, aux = task.loss(outputs, batch, state.step)
       return loss, (aux, updates.get("batch_stats", state.batch_stats))

@@ -1,0 +1,216 @@
+"""Instance segmentation: a mask, class and score per object (Mask R-CNN), scored by COCO mask AP.
+
+Targets come from the augmented `panoptic` map (class * 1000 + instance): each thing segment is an
+instance. They are made per example in the loader's threads and padded to `data.max_instances`.
+The model's classes are the data set's thing classes, in order (`dataset.things`).
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from segjax import viz
+from segjax.metrics import coco_mask_ap
+from segjax.tasks.base import Batch, Outputs, Task
+
+LABEL_DIVISOR = 1000
+TARGETS = ("gt_boxes", "gt_labels", "gt_masks", "gt_valid")
+
+
+def instances_from_panoptic(panoptic, things, max_instances, *, ignore_index=255):
+  """The thing segments of `panoptic: i32[H,W]`, largest first, padded to `max_instances`.
+
+  Returns `gt_boxes f32[G,4]` (x1, y1, x2, y2: pixel edges, so a one-pixel object is 1 wide),
+  `gt_labels i32[G]` (index into `things`), `gt_masks bool[G,H,W]`, `gt_valid bool[G]`.
+  """
+  h, w = panoptic.shape
+  ids, areas = np.unique(panoptic, return_counts=True)
+  classes = ids // LABEL_DIVISOR
+  thing_index = {c: i for i, c in enumerate(things)}
+  keep = [
+    k
+    for k in np.argsort(-areas, kind="stable")
+    if classes[k] in thing_index and classes[k] != ignore_index and ids[k] % LABEL_DIVISOR > 0
+  ][:max_instances]
+  boxes = np.zeros((max_instances, 4), np.float32)
+  labels = np.zeros((max_instances,), np.int32)
+  masks = np.zeros((max_instances, h, w), bool)
+  valid = np.zeros((max_instances,), bool)
+  for slot, k in enumerate(keep):
+    mask = panoptic == ids[k]
+    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    boxes[slot] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    labels[slot] = thing_index[classes[k]]
+    masks[slot], valid[slot] = mask, True
+  return {"gt_boxes": boxes, "gt_labels": labels, "gt_masks": masks, "gt_valid": valid}
+
+
+def _bce_with_logits(logits, targets):
+  return jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+
+
+def _masked_mean(values, mask, count=None):
+  """Sum of `values` where `mask` (broadcast over trailing axes) over `count` (default: the
+  mask's count). `where`, not a product: targets of padded boxes may be infinite."""
+  count = jnp.sum(mask) if count is None else count
+  mask = mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim))
+  return jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1.0)
+
+
+class InstanceTask(Task):
+  """Mask R-CNN's losses (detectron2's): RPN objectness BCE and L1 box regression over the
+  sampled anchors, RoI cross-entropy and class-specific L1 box regression over the sampled RoIs,
+  and per-RoI mask BCE on the ground-truth class's mask only."""
+
+  fields = ("image", "panoptic")
+
+  def __init__(self, config, dataset):
+    super().__init__(config, dataset)
+    if not dataset.things:
+      raise ValueError(
+        f"Instance segmentation needs thing classes; the data set {config.data.name!r} has none."
+      )
+    self.things = tuple(dataset.things)
+    self.max_instances = config.data.max_instances
+
+  @property
+  def num_classes(self) -> int:
+    return len(self.things)
+
+  @property
+  def class_names(self) -> tuple[str, ...]:
+    return tuple(self.dataset.class_names[c] for c in self.things)
+
+  def prepare(self, example):
+    example = dict(example)
+    example.update(
+      instances_from_panoptic(
+        example["panoptic"], self.things, self.max_instances, ignore_index=self.ignore_index
+      )
+    )
+    return example
+
+  def model_kwargs(self, batch: Batch, train: bool) -> dict[str, Any]:
+    if not train:
+      return {}
+    return {"targets": {k.removeprefix("gt_"): batch[k] for k in TARGETS}}
+
+  def loss(self, outputs: Outputs, batch: Batch, step):
+    del batch, step
+    b = outputs["rpn_labels"].shape[0]
+    # RPN: normalised by the anchors sampled per image times the batch, as detectron2.
+    rpn_labels = outputs["rpn_labels"]
+    rpn_count = jnp.maximum(jnp.sum(rpn_labels >= 0), 1.0)
+    rpn_cls = _masked_mean(
+      _bce_with_logits(outputs["rpn_logits"], (rpn_labels == 1).astype(jnp.float32)),
+      rpn_labels >= 0,
+      rpn_count,
+    )
+    rpn_box = _masked_mean(
+      jnp.abs(outputs["rpn_deltas"] - outputs["rpn_box_targets"]), rpn_labels == 1, rpn_count
+    )
+    # RoI heads: cross-entropy over sampled RoIs; box loss on the ground-truth class's deltas of
+    # foreground RoIs, normalised by all sampled RoIs.
+    valid, classes = outputs["roi_valid"], outputs["roi_classes"]
+    log_probs = jax.nn.log_softmax(outputs["roi_logits"])
+    nll = -jnp.take_along_axis(log_probs, classes[..., None], -1)[..., 0]
+    roi_count = jnp.maximum(jnp.sum(valid), 1.0)
+    roi_cls = _masked_mean(nll, valid, roi_count)
+    fg_deltas = jnp.take_along_axis(
+      outputs["roi_deltas"], jnp.maximum(classes - 1, 0)[..., None, None], axis=2
+    )[:, :, 0]
+    roi_box = _masked_mean(
+      jnp.abs(fg_deltas - outputs["roi_box_targets"]), valid & (classes > 0), roi_count
+    )
+    # Masks: the logits of the ground-truth class only.
+    mask_logits = jnp.take_along_axis(
+      outputs["mask_logits"],
+      jnp.maximum(outputs["mask_classes"] - 1, 0)[:, :, None, None, None],
+      axis=-1,
+    )[..., 0]
+    mask_valid = outputs["mask_valid"]
+    per_roi = jnp.mean(_bce_with_logits(mask_logits, outputs["mask_targets"]), axis=(2, 3))
+    mask = _masked_mean(per_roi, mask_valid)
+    del b
+    parts = {
+      "loss_rpn_cls": rpn_cls,
+      "loss_rpn_box": rpn_box,
+      "loss_cls": roi_cls,
+      "loss_box": roi_box,
+      "loss_mask": mask,
+    }
+    return sum(parts.values()), parts
+
+  def predict(self, outputs: Outputs) -> jax.Array:
+    """An instance map `i32[B,H,W]`: dataset class * 1000 + detection rank + 1 where a detection's
+    mask covers the pixel (higher scores on top), 0 elsewhere."""
+    masks, valid = outputs["masks"], outputs["valid"]
+    classes = jnp.asarray(self.things, jnp.int32)[outputs["labels"]]
+    rank = jnp.arange(masks.shape[1], dtype=jnp.int32)
+    ids = jnp.where(valid, classes * LABEL_DIVISOR + rank + 1, 0)
+    # Detections are sorted by score: the first that covers a pixel wins.
+    covered = masks & valid[:, :, None, None]
+    first = jnp.argmax(covered, axis=1)
+    return jnp.where(
+      covered.any(1), jnp.take_along_axis(ids[:, :, None, None], first[:, None], 1)[:, 0], 0
+    )
+
+  def eval_stats(self, outputs: Outputs, batch: Batch) -> dict[str, jax.Array]:
+    return {
+      "masks": outputs["masks"],
+      "scores": outputs["scores"],
+      "labels": outputs["labels"],
+      "valid": outputs["valid"],
+      "panoptic": batch["panoptic"],
+      "example_valid": batch["valid"],
+    }
+
+  def accumulate(self, total, stats):
+    """Per-image detections and ground truth, on the host (COCO AP is not a sum)."""
+    total = total or {"predictions": [], "ground_truth": []}
+    stats = jax.device_get(stats)
+    for i in np.nonzero(stats["example_valid"])[0]:
+      keep = stats["valid"][i]
+      total["predictions"].append(
+        {
+          "masks": stats["masks"][i][keep],
+          "scores": stats["scores"][i][keep],
+          "labels": stats["labels"][i][keep],
+        }
+      )
+      gt = instances_from_panoptic(
+        stats["panoptic"][i], self.things, 1000, ignore_index=self.ignore_index
+      )
+      total["ground_truth"].append(
+        {"masks": gt["gt_masks"][gt["gt_valid"]], "labels": gt["gt_labels"][gt["gt_valid"]]}
+      )
+    return total
+
+  def scores(self, stats) -> dict[str, Any]:
+    result = coco_mask_ap(
+      stats["predictions"], stats["ground_truth"], class_names=list(self.class_names)
+    )
+    scores = {f"mask_{k.lower()}": float(v) for k, v in result.items() if k != "per_class_AP"}
+    scores["per_class_mask_ap"] = {str(k): float(v) for k, v in result["per_class_AP"].items()}
+    return scores
+
+  def render(self, batch, predictions):
+    rows = []
+    for image, panoptic, pred in zip(batch["image"], batch["panoptic"], predictions, strict=True):
+      truth = viz.instance_overlay(image, panoptic, ignore_index=self.ignore_index)
+      rows.append(np.concatenate([image, truth, viz.instance_overlay(image, pred)], axis=1))
+    return rows
+
+  def overlay(self, image, prediction):
+    return viz.instance_overlay(image, prediction)
+
+  def summary(self, scores: dict[str, Any]) -> str:
+    keys = ("mask_ap", "mask_ap50", "mask_ap75", "mask_aps", "mask_apm", "mask_apl")
+    rows = [f"{'mask AP':<16}" + "".join(f"{k.removeprefix('mask_'):>9}" for k in keys)]
+    rows.append(f"{'':<16}" + "".join(f"{scores[k]:>9.4f}" for k in keys))
+    rows.append(f"{'class':<16}{'AP':>9}")
+    for name, ap in scores["per_class_mask_ap"].items():
+      rows.append(f"{name:<16}{ap:>9.4f}")
+    return "\n".join(rows)
