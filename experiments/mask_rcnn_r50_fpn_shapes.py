@@ -42,8 +42,8 @@ def get_config(arg: str = ""):
   c.optimizer.grad_clip_norm = 10.0
   c.schedule.name = "cosine"
   c.schedule.warmup_steps = 100
-  c.train.steps = 1000
-  c.train.eval_every = c.train.checkpoint_every = 500
+  c.train.steps = 600
+  c.train.eval_every = c.train.checkpoint_every = 300
   c.eval.metric = "mask_ap"
   c.eval.batch_size = 8
   if arg == "tiny":

@@ -19,7 +19,7 @@ import numpy as np
 from segjax import config as config_lib
 from segjax.data import DATASETS
 from segjax.errors import InputError
-from segjax.metrics import confusion_matrix, semantic_scores
+from segjax.metrics import coco_mask_ap, confusion_matrix, semantic_scores
 from segjax.train import sharding
 from segjax.train.evaluate import split_batches
 from segjax.train.logging import read_metrics
@@ -216,8 +216,9 @@ def _predictions(
 
   Returns:
     The experiment, the checkpoint's step, and an iterator over this host's batches of the split
-    (its first `limit` examples), void padding dropped: `image: u8[B,H,W,3]`,
-    `semantic: u8[B,H,W]`, `prediction: i32[B,H,W]`.
+    (its first `limit` examples), void padding dropped: the task's fields (`image: u8[B,H,W,3]`,
+    `semantic: u8[B,H,W]` or `panoptic: i32[B,H,W]`), `prediction: i32[B,H,W]` and `stats`, the
+    task's evaluation statistics of the batch (padding included).
   """
   config = load_config(workdir)
   dataset = DATASETS[config.data.name](config.data, split or config.eval.split)
@@ -226,11 +227,12 @@ def _predictions(
 
   def batches():
     for local in split_batches(exp, dataset, limit=limit):
-      _, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
+      stats, predictions = exp.eval_step(state, sharding.to_global(local, exp.mesh))
       valid = local.pop("valid")
       yield {
         **{k: v[valid] for k, v in local.items()},
         "prediction": sharding.to_local(predictions)[valid],
+        "stats": stats,
       }
 
   return exp, step, batches()
@@ -302,5 +304,47 @@ def per_image(
     "miou": np.array([semantic_scores(cm)["miou"] for cm in confmats], np.float64),
     "confmat": confmats.sum(axis=0),
     "class_names": exp.task.dataset.class_names,
+    "step": step,
+  }
+
+
+def instance_results(
+  workdir: PathLike,
+  *,
+  split: str | None = None,
+  checkpoint: str | int = "best",
+  limit: int | None = None,
+) -> dict[str, Any]:
+  """An instance run's detections on a split, image by image, with COCO mask AP overall and per
+  image (to find the failures). Arguments as in `confusion`.
+
+  Returns:
+    `images: u8[N,H,W,3]`, `truth: i32[N,H,W]` (panoptic ids), `predictions: i32[N,H,W]`
+    (instance maps: class * 1000 + rank); `detections` and `ground_truth`, per image, as
+    `segjax.metrics.coco_mask_ap` takes them; `scores`, the task's scores over these images;
+    `ap50: f64[N]`, each image's mask AP at IoU 0.5 (NaN without ground truth); `class_names`
+    (the thing classes); `step`.
+  """
+  exp, step, batches = _predictions(workdir, split, checkpoint, limit)
+  images, truth, predictions, total = [], [], [], None
+  for batch in batches:
+    images.append(batch["image"])
+    truth.append(batch["panoptic"])
+    predictions.append(batch["prediction"])
+    total = exp.task.accumulate(total, batch["stats"])
+  names = list(exp.task.class_names)
+  ap50 = [
+    coco_mask_ap([p], [g], class_names=names)["AP50"]
+    for p, g in zip(total["predictions"], total["ground_truth"], strict=True)
+  ]
+  return {
+    "images": np.concatenate(images),
+    "truth": np.concatenate(truth),
+    "predictions": np.concatenate(predictions),
+    "detections": total["predictions"],
+    "ground_truth": total["ground_truth"],
+    "scores": exp.task.scores(total),
+    "ap50": np.asarray(ap50, np.float64),
+    "class_names": tuple(names),
     "step": step,
   }

@@ -32,3 +32,40 @@ def test_explore_run_executes_and_draws(tiny_run_workdir, kernel, monkeypatch):
   outputs = [output for cell in code for output in cell.outputs]
   figures = [o for o in outputs if "image/png" in o.get("data", {})]
   assert figures, "the notebook drew no figure"
+
+
+@pytest.fixture(scope="session")
+def tiny_instance_workdir(tfds_dir, tmp_path_factory) -> str:
+  """A workdir of the tiny Mask R-CNN experiment trained to its end."""
+  import importlib.util
+
+  from segjax.train.loop import train
+
+  path = NOTEBOOKS.parent / "experiments/mask_rcnn_r50_fpn_shapes.py"
+  spec = importlib.util.spec_from_file_location("mask_rcnn_shapes", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("tiny")
+  config.data.tfds_dir = tfds_dir
+  workdir = tmp_path_factory.mktemp("tiny_instance_run")
+  train(config, str(workdir))
+  return str(workdir)
+
+
+@pytest.mark.slow
+def test_instance_notebook_executes_and_draws(tiny_instance_workdir, kernel, monkeypatch):
+  path = NOTEBOOKS / "instance.ipynb"
+  nb = nbformat.read(path, as_version=4)
+  code = [cell for cell in nb.cells if cell.cell_type == "code"]
+  assert all(not cell.outputs and cell.execution_count is None for cell in code)
+  monkeypatch.setenv("SEGJAX_WORKDIR", tiny_instance_workdir)
+  monkeypatch.setenv("SEGJAX_LIMIT", "12")
+  monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+  client = nbclient.NotebookClient(
+    nb, kernel_name=kernel, timeout=180, resources={"metadata": {"path": str(NOTEBOOKS)}}
+  )
+  client.execute()
+  outputs = [output for cell in code for output in cell.outputs]
+  assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+  text = "".join(o.get("text", "") for o in outputs)
+  assert "ap50:" in text and "checkpoint step 4" in text
