@@ -1,12 +1,13 @@
 """Data sets, looked up by `config.data.name`: `DATASETS[name](config.data, split)` opens one."""
 
-from segjax.data.builders import folder
+from segjax.data.builders import coco, folder
 from segjax.data.catalog import load_shapes
 from segjax.data.dataset import Dataset
 
 DATASETS = {
   "shapes": load_shapes,
   "folder": folder.load,
+  "coco": coco.load,
 }
 
 __all__ = ["DATASETS", "Dataset"]
