@@ -18,6 +18,22 @@ runtime.configure()
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def load_experiment(name: str):
+  """The module `experiments/<name>.py` (its get_config, VARIANTS, sweep)."""
+  import importlib.util
+
+  spec = importlib.util.spec_from_file_location(name, REPO / f"experiments/{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+@pytest.fixture(scope="session")
+def experiment():
+  """`experiment(name)`: the module `experiments/<name>.py`."""
+  return load_experiment
+
+
 @pytest.fixture(scope="session")
 def tfds_dir(tmp_path_factory) -> str:
   """A TFDS data dir holding `shapes/64`, built once per session."""
@@ -34,12 +50,7 @@ def tfds_dir(tmp_path_factory) -> str:
 @pytest.fixture
 def tiny_config(tfds_dir):
   """The `:tiny` variant of the U-Net experiment, reading the session's `shapes` build."""
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location("unet_shapes", REPO / "experiments/unet_shapes.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("tiny")
+  config = load_experiment("unet_shapes").get_config("tiny")
   config.data.tfds_dir = tfds_dir
   return config
 
@@ -47,14 +58,9 @@ def tiny_config(tfds_dir):
 @pytest.fixture(scope="session")
 def tiny_run_workdir(tfds_dir, tmp_path_factory) -> str:
   """A workdir of the tiny experiment trained to its end (step 4), shared by read-only tests."""
-  import importlib.util
-
   from segjax.train.loop import train
 
-  spec = importlib.util.spec_from_file_location("unet_shapes", REPO / "experiments/unet_shapes.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("tiny")
+  config = load_experiment("unet_shapes").get_config("tiny")
   config.data.tfds_dir = tfds_dir
   workdir = tmp_path_factory.mktemp("tiny_run")
   train(config, str(workdir))

@@ -35,17 +35,11 @@ def test_explore_run_executes_and_draws(tiny_run_workdir, kernel, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def tiny_instance_workdir(tfds_dir, tmp_path_factory) -> str:
+def tiny_instance_workdir(experiment, tfds_dir, tmp_path_factory) -> str:
   """A workdir of the tiny Mask R-CNN experiment trained to its end."""
-  import importlib.util
-
   from segjax.train.loop import train
 
-  path = NOTEBOOKS.parent / "experiments/mask_rcnn_r50_fpn_shapes.py"
-  spec = importlib.util.spec_from_file_location("mask_rcnn_shapes", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("tiny")
+  config = experiment("mask_rcnn_r50_fpn_shapes").get_config("tiny")
   config.data.tfds_dir = tfds_dir
   workdir = tmp_path_factory.mktemp("tiny_instance_run")
   train(config, str(workdir))

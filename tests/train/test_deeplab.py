@@ -17,14 +17,6 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "segjax.main"]
 
 
-def _experiment(arg: str = ""):
-  path = REPO / "experiments/deeplabv3plus_r50_shapes.py"
-  spec = importlib.util.spec_from_file_location("deeplab_shapes", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
-
-
 def _train_losses(workdir: pathlib.Path) -> list[float]:
   lines = (workdir / "metrics.jsonl").read_text().splitlines()
   return [r["loss"] for r in map(json.loads, lines) if r["split"] == "train"]
@@ -62,7 +54,7 @@ def test_tiny_deeplabv3plus_trains_evaluates_and_predicts_through_the_cli(tfds_d
   assert 0 <= flipped["miou"] <= 1 and flipped["miou"] != whole["miou"]
 
 
-def test_pretrained_backbone_is_loaded_from_a_users_file(tfds_dir, tmp_path):
+def test_pretrained_backbone_is_loaded_from_a_users_file(experiment, tfds_dir, tmp_path):
   torch = pytest.importorskip("torch", reason="torch writes the reference .pth file")
   spec = importlib.util.spec_from_file_location(
     "torch_resnet", REPO / "tests/convert/torch_resnet.py"
@@ -73,7 +65,7 @@ def test_pretrained_backbone_is_loaded_from_a_users_file(tfds_dir, tmp_path):
   path = tmp_path / "resnet18.pth"
   torch.save(reference.state_dict(), path)
 
-  config = _experiment("tiny")
+  config = experiment("deeplabv3plus_r50_shapes").get_config("tiny")
   config.data.tfds_dir = tfds_dir
   config.model.backbone.pretrained = str(path)
   config.model.kwargs = {"aspp_features": 16, "low_level_features": 8, "decoder_features": 16}
@@ -94,10 +86,10 @@ def test_pretrained_backbone_is_loaded_from_a_users_file(tfds_dir, tmp_path):
     init_state(exp, jax.random.key(0))
 
 
-def test_pretrained_path_must_exist(tmp_path):
+def test_pretrained_path_must_exist(experiment, tmp_path):
   from segjax.config import validate
 
-  config = _experiment("tiny")
+  config = experiment("deeplabv3plus_r50_shapes").get_config("tiny")
   config.model.backbone.pretrained = str(tmp_path / "missing.pth")
   with pytest.raises(InputError, match=r"missing\.pth.*is not a file"):
     validate(config)
@@ -123,16 +115,11 @@ def _fake_cityscapes(root: pathlib.Path, size=(48, 96)) -> pathlib.Path:
 
 
 @pytest.mark.slow
-def test_cityscapes_recipe_runs_scaled_down_with_sliding_window_eval(tmp_path):
+def test_cityscapes_recipe_runs_scaled_down_with_sliding_window_eval(experiment, tmp_path):
   """The paper recipe with its sizes scaled down 16x: crops, full-resolution sliding windows."""
   from segjax.train.loop import train
 
-  spec = importlib.util.spec_from_file_location(
-    "cityscapes", REPO / "experiments/deeplabv3plus_r50_cityscapes.py"
-  )
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = experiment("deeplabv3plus_r50_cityscapes").get_config()
   config.data.root = str(_fake_cityscapes(tmp_path / "cityscapes"))
   config.data.image_size, config.data.batch_size, config.data.num_threads = (33, 33), 2, 1
   config.eval.image_size, config.eval.window, config.eval.stride = (48, 96), (33, 33), (22, 22)
