@@ -101,19 +101,11 @@ class MaskRCNN(nn.Module):
       self.num_classes, self.mask_head_features, dtype=self.dtype, name="mask_head"
     )
 
+    heads = (box_head, mask_head)
     if train:
-      return self._train_outputs(
-        targets,
-        anchors,
-        rpn_logits,
-        rpn_deltas,
-        proposals,
-        proposal_valid,
-        features,
-        box_head,
-        mask_head,
-      )
-    return self._detect(proposals, proposal_valid, features, box_head, mask_head, (height, width))
+      rpn = {"anchors": anchors, "logits": rpn_logits, "deltas": rpn_deltas}
+      return self._train_outputs(targets, rpn, proposals, proposal_valid, features, heads)
+    return self._detect(proposals, proposal_valid, features, heads, (height, width))
 
   def _proposals(self, logits, deltas, anchors, level_sizes, image_hw, pre_nms, post_nms):
     """One image's RPN proposals: top `pre_nms` per level, decoded, clipped, NMS per level,
@@ -146,20 +138,11 @@ class MaskRCNN(nn.Module):
     )(features, boxes)
     return pooled.reshape(-1, *pooled.shape[2:])
 
-  def _train_outputs(
-    self,
-    targets,
-    anchors,
-    rpn_logits,
-    rpn_deltas,
-    proposals,
-    proposal_valid,
-    features,
-    box_head,
-    mask_head,
-  ):
+  def _train_outputs(self, targets, rpn, proposals, proposal_valid, features, heads):
     if targets is None:
       raise ValueError("Mask R-CNN in training needs `targets` (boxes, labels, masks, valid).")
+    box_head, mask_head = heads
+    anchors, rpn_logits, rpn_deltas = rpn["anchors"], rpn["logits"], rpn["deltas"]
     b = rpn_logits.shape[0]
     keys = jax.random.split(self.make_rng("sample"), 2 * b).reshape(2, b)
     rpn_labels, rpn_box_targets = jax.vmap(
@@ -210,7 +193,8 @@ class MaskRCNN(nn.Module):
       "mask_valid": rois["valid"][:, :fg] & (mask_classes > 0),
     }
 
-  def _detect(self, proposals, proposal_valid, features, box_head, mask_head, image_hw):
+  def _detect(self, proposals, proposal_valid, features, heads, image_hw):
+    box_head, mask_head = heads
     b, p = proposals.shape[:2]
     cls_logits, box_deltas = box_head(self._pool(features, proposals, 7))
     probs = jax.nn.softmax(cls_logits)[:, 1:].reshape(b, p, self.num_classes)
