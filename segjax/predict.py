@@ -41,17 +41,24 @@ def make_predictor(exp, state):
   @jax.jit
   def run(state, image):
     outputs = outputs_fn(state, exp.task.inputs({"image": image[None]}))
-    return outputs["logits"][0] if "logits" in outputs else exp.task.predict(outputs)[0]
+    if "logits" in outputs:
+      return outputs["logits"][0], {}
+    detections = {k: outputs[k][0] for k in ("boxes", "scores", "labels", "valid")}
+    return exp.task.predict(outputs)[0], detections
 
-  def predict(image: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+  def predict(image: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.ndarray, dict]:
+    """-> (`i32[H,W]` at `out_hw`, detections with boxes in `out_hw` pixels, or {})."""
     resized = np.asarray(Image.fromarray(image).resize(size_hw[::-1], Image.Resampling.BILINEAR))
-    result = run(state, jax.device_put(resized))
+    result, detections = jax.device_get(run(state, jax.device_put(resized)))
+    if detections:
+      scale = np.asarray([out_hw[1], out_hw[0]] * 2, np.float32) / ([size_hw[1], size_hw[0]] * 2)
+      detections = {**detections, "boxes": detections["boxes"] * scale}
     if result.ndim == 2:
-      return resize_labels(np.asarray(result), out_hw)
+      return resize_labels(result, out_hw), detections
     upsampled = jax.image.resize(
       result, (*out_hw, result.shape[-1]), method="bilinear", antialias=False
     )
-    return np.asarray(jnp.argmax(upsampled, axis=-1))
+    return np.asarray(jnp.argmax(upsampled, axis=-1)), detections
 
   return predict
 
@@ -68,9 +75,10 @@ def predict_files(exp, state, inputs: list[pathlib.Path], output: str | pathlib.
         image = np.asarray(file.convert("RGB"))
     except (UnidentifiedImageError, OSError) as error:
       raise InputError(f"{path} cannot be read as an image ({error}).") from error
-    labels = predict(image, image.shape[:2])
+    labels, detections = predict(image, image.shape[:2])
     if labels.max(initial=0) < 256:
       Image.fromarray(labels.astype(np.uint8), mode="L").save(output / f"{path.stem}_labels.png")
     else:
       Image.fromarray(labels.astype(np.uint16)).save(output / f"{path.stem}_labels.png")
-    Image.fromarray(exp.task.overlay(image, labels)).save(output / f"{path.stem}_overlay.png")
+    drawn = exp.task.overlay(image, labels, detections)
+    Image.fromarray(drawn).save(output / f"{path.stem}_overlay.png")

@@ -76,6 +76,37 @@ def instance_overlay(
   return out.round().astype(np.uint8)
 
 
+def label_detections(
+  image: np.ndarray,
+  boxes: np.ndarray,
+  names: list[str],
+  scores: np.ndarray,
+  *,
+  ids: np.ndarray | None = None,
+) -> np.ndarray:
+  """Draws each detection's box and "name score" over `image: u8[H,W,3]`.
+
+  `boxes: f[N,4]` (x1, y1, x2, y2 pixels), `names` and `scores: f[N]` one per box; `ids: int[N]`
+  picks each box's colour as `instance_colours` does (default: 1..N).
+  """
+  from PIL import Image, ImageDraw
+
+  picture = Image.fromarray(image)
+  draw = ImageDraw.Draw(picture)
+  colours = instance_colours(np.arange(1, len(boxes) + 1) if ids is None else np.asarray(ids))
+  for box, name, score, colour in zip(boxes, names, scores, colours, strict=True):
+    x1, y1, x2, y2 = (float(v) for v in box)
+    draw.rectangle(
+      (x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)), outline=tuple(int(c) for c in colour)
+    )
+    text = f"{name} {score:.2f}"
+    left, top, right, bottom = draw.textbbox((x1, y1), text)
+    y = max(0.0, y1 - (bottom - top) - 2)
+    draw.rectangle((x1, y, x1 + right - left + 2, y + bottom - top + 2), fill=(0, 0, 0))
+    draw.text((x1 + 1, y), text, fill=(255, 255, 255))
+  return np.asarray(picture)
+
+
 def error_map(pred: np.ndarray, labels: np.ndarray, *, ignore_index: int = 255) -> np.ndarray:
   """u8[H,W,3]: green where `pred` equals `labels`, red where it does not, grey on void."""
   out = np.where((pred == labels)[..., None], [40, 170, 60], [220, 40, 40])

@@ -74,8 +74,9 @@ class Task(abc.ABC):
     """u8 images that show predictions against the truth, one per example."""
 
   @abc.abstractmethod
-  def overlay(self, image: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """`prediction` (one image's `predict` output) drawn over `image: u8[H,W,3]`."""
+  def overlay(self, image: np.ndarray, prediction: np.ndarray, detections: dict) -> np.ndarray:
+    """`prediction` (one image's `predict` output, with the model's per-object `detections` for
+    tasks that have them, else {}) drawn over `image: u8[H,W,3]`."""
 
   @abc.abstractmethod
   def summary(self, scores: dict[str, Any]) -> str:

@@ -203,8 +203,19 @@ class InstanceTask(Task):
       rows.append(np.concatenate([image, truth, viz.instance_overlay(image, pred)], axis=1))
     return rows
 
-  def overlay(self, image, prediction):
-    return viz.instance_overlay(image, prediction)
+  def overlay(self, image, prediction, detections, *, min_score: float = 0.5):
+    """Instance colours and outlines, with box, class and score of each detection scoring at least
+    `min_score` (the colours match: a detection's colour is that of its id in `prediction`)."""
+    drawn = viz.instance_overlay(image, prediction)
+    shown = np.nonzero(detections["valid"] & (detections["scores"] >= min_score))[0]
+    classes = np.asarray(self.things)[detections["labels"][shown]]
+    return viz.label_detections(
+      drawn,
+      detections["boxes"][shown],
+      [self.dataset.class_names[c] for c in classes],
+      detections["scores"][shown],
+      ids=classes * LABEL_DIVISOR + shown + 1,
+    )
 
   def summary(self, scores: dict[str, Any]) -> str:
     keys = ("mask_ap", "mask_ap50", "mask_ap75", "mask_aps", "mask_apm", "mask_apl")

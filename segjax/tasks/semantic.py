@@ -71,7 +71,8 @@ class SemanticTask(Task):
       for image, labels, pred in zip(batch["image"], batch["semantic"], predictions, strict=True)
     ]
 
-  def overlay(self, image, prediction):
+  def overlay(self, image, prediction, detections):
+    del detections
     return viz.overlay(image, prediction, self.num_classes)
 
   def summary(self, scores: dict[str, Any]) -> str:
