@@ -125,7 +125,7 @@ def make_train_step(exp: Experiment):
   schedule_lr = make_lr_fn(exp.config)
 
   def train_step(state: TrainState, batch, key):
-    dropout_key, sample_key = jax.random.split(jax.random.fold_in(key, state.step))
+    rngs = step_rngs(key, state.step)
     images = task.inputs(batch)
     has_stats = bool(jax.tree.leaves(state.batch_stats))
 
@@ -135,7 +135,7 @@ def make_train_step(exp: Experiment):
         variables,
         images,
         train=True,
-        rngs={"dropout": dropout_key, "sample": sample_key},
+        rngs=rngs,
         mutable=["batch_stats"],
         **task.model_kwargs(batch, train=True),
       )
@@ -157,6 +157,13 @@ def make_train_step(exp: Experiment):
     out_shardings=(replicated, replicated),
     donate_argnums=0,
   )
+
+
+def step_rngs(key: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
+  """The random streams of one training step: `dropout`, and `sample` (Mask R-CNN's anchor and
+  RoI sampling), from the run's key folded with the step, so a resumed run draws the same."""
+  dropout, sample = jax.random.split(jax.random.fold_in(key, step))
+  return {"dropout": dropout, "sample": sample}
 
 
 def make_lr_fn(config):

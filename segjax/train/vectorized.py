@@ -36,6 +36,7 @@ from segjax.train.loop import (
   make_lr_fn,
   mean_metrics,
   seed_key,
+  step_rngs,
   write_config,
 )
 from segjax.train.state import TrainState
@@ -68,13 +69,18 @@ def stacked_step_fn(exp, tasks, aux_keys: tuple[str, ...]):
   zero = jnp.zeros((), jnp.float32)
 
   def step(state, batch, key):
-    key = jax.random.fold_in(key, state.step[0])  # variants share the step, as separate runs do
+    rngs = step_rngs(key, state.step[0])  # variants share the step, as separate runs do
     images = exp.task.inputs(batch)
 
     def apply(params, batch_stats):
       variables = {"params": params, "batch_stats": batch_stats}
       return model.apply(
-        variables, images, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
+        variables,
+        images,
+        train=True,
+        rngs=rngs,
+        mutable=["batch_stats"],
+        **exp.task.model_kwargs(batch, train=True),
       )
 
     def loss_fn(params):
