@@ -143,10 +143,12 @@ class InstanceTask(Task):
     }
     return sum(parts.values()), parts
 
-  def predict(self, outputs: Outputs) -> jax.Array:
-    """An instance map `i32[B,H,W]`: dataset class * 1000 + detection rank + 1 where a detection's
-    mask covers the pixel (higher scores on top), 0 elsewhere."""
-    masks, valid = outputs["masks"], outputs["valid"]
+  def predict(self, outputs: Outputs, *, min_score: float = 0.5) -> jax.Array:
+    """An instance map `i32[B,H,W]`: dataset class * 1000 + detection rank + 1 where the mask of
+    a detection scoring at least `min_score` covers the pixel (higher scores on top), 0
+    elsewhere. (COCO AP reads every detection, not this map.)"""
+    masks = outputs["masks"]
+    valid = outputs["valid"] & (outputs["scores"] >= min_score)
     classes = jnp.asarray(self.things, jnp.int32)[outputs["labels"]]
     rank = jnp.arange(masks.shape[1], dtype=jnp.int32)
     ids = jnp.where(valid, classes * LABEL_DIVISOR + rank + 1, 0)

@@ -129,9 +129,14 @@ def test_instance_map_paints_higher_scores_on_top():
     "masks": jnp.asarray(masks),
     "labels": jnp.asarray([[1, 0, 0]]),
     "valid": jnp.asarray([[True, True, False]]),
+    "scores": jnp.asarray([[0.9, 0.6, 0.95]]),
   }
   ids = np.asarray(_task().predict(outputs))[0]
   expected = np.zeros((4, 4), np.int32)
   expected[1:3, 1:3] = 1 * 1000 + 2
   expected[:2, :2] = 2 * 1000 + 1
   np.testing.assert_array_equal(ids, expected)
+  # Below the display threshold (0.5) a detection is left out of the map.
+  low = dict(outputs, scores=jnp.asarray([[0.9, 0.3, 0.95]]))
+  expected[expected == 1002] = 0
+  np.testing.assert_array_equal(np.asarray(_task().predict(low))[0], expected)
