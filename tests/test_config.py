@@ -50,7 +50,7 @@ def test_free_form_sections_accept_any_key():
     (
       "data.name",
       "shapez",
-      r"config.data.name='shapez' is not one of \['folder', 'shapes'\]. Did you mean \"shapes\"",
+      r"config.data.name='shapez' is not one of \['coco', 'folder', 'shapes'\]. Did you mean \"shapes\"",
     ),
     ("model.dtype", "float8", r"config.model.dtype='float8' is not one of"),
     ("schedule.name", "linear", r"config.schedule.name='linear'"),
