@@ -99,7 +99,6 @@ class InstanceTask(Task):
 
   def loss(self, outputs: Outputs, batch: Batch, step):
     del batch, step
-    b = outputs["rpn_labels"].shape[0]
     # RPN: normalised by the anchors sampled per image times the batch, as detectron2.
     rpn_labels = outputs["rpn_labels"]
     rpn_count = jnp.maximum(jnp.sum(rpn_labels >= 0), 1.0)
@@ -133,7 +132,6 @@ class InstanceTask(Task):
     mask_valid = outputs["mask_valid"]
     per_roi = jnp.mean(_bce_with_logits(mask_logits, outputs["mask_targets"]), axis=(2, 3))
     mask = _masked_mean(per_roi, mask_valid)
-    del b
     parts = {
       "loss_rpn_cls": rpn_cls,
       "loss_rpn_box": rpn_box,
