@@ -99,7 +99,8 @@ class InstanceTask(Task):
 
   def loss(self, outputs: Outputs, batch: Batch, step):
     del batch, step
-    # RPN: normalised by the anchors sampled per image times the batch, as detectron2.
+    # RPN: normalised by the anchors sampled over the batch (detectron2 divides by the number it
+    # asks for, 256 per image, which differs only when too few anchors can be sampled).
     rpn_labels = outputs["rpn_labels"]
     rpn_count = jnp.maximum(jnp.sum(rpn_labels >= 0), 1.0)
     rpn_cls = _masked_mean(
