@@ -36,8 +36,8 @@ def get_config(arg: str = ""):
   c.data.batch_size = 4
   c.data.max_instances = 16
   c.loss.terms = {"ce": {"weight": 1.0}}  # unused: the instance task has its own losses
-  # From random weights AdamW learns faster here than detectron2's SGD: mask AP50 0.043 after
-  # 300 steps, where SGD (lr 0.02) had 0.026.
+  # From random weights AdamW learns faster here than detectron2's SGD: mask AP 0.040 after 600
+  # steps, where SGD (lr 0.02) reached 0.012.
   c.optimizer.name = "adamw"
   c.optimizer.learning_rate = 1e-3
   c.optimizer.weight_decay = 1e-4
