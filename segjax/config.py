@@ -210,8 +210,17 @@ def _check_backbone(config: ml_collections.ConfigDict) -> None:
 
 def _check_eval(config: ml_collections.ConfigDict) -> None:
   from segjax.inference import BLENDS, MODES
+  from segjax.tasks import TASKS
 
   _choice(config, "eval.mode", MODES)
+  augmented = config.eval.mode != "whole" or tuple(config.eval.scales) != (1.0,)
+  if (augmented or config.eval.flip) and not TASKS[config.task].per_pixel_logits:
+    raise InputError(
+      f"config.eval.mode={config.eval.mode!r}, scales={tuple(config.eval.scales)}, "
+      f"flip={config.eval.flip}: sliding windows and test-time augmentation combine per-pixel "
+      f"logits, which task {config.task!r} does not have; use mode='whole', scales=(1.0,), "
+      "flip=False."
+    )
   _choice(config, "eval.blend", BLENDS)
   for key in ("eval.image_size", "eval.window", "eval.stride"):
     value = tuple(config.eval[key.split(".")[1]])

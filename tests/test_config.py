@@ -50,7 +50,8 @@ def test_free_form_sections_accept_any_key():
     (
       "data.name",
       "shapez",
-      r"config.data.name='shapez' is not one of \['coco', 'folder', 'shapes'\]. Did you mean \"shapes\"",
+      r"config.data.name='shapez' is not one of \['coco', 'folder', 'shapes'\]. "
+      r"Did you mean \"shapes\"",
     ),
     ("model.dtype", "float8", r"config.model.dtype='float8' is not one of"),
     ("schedule.name", "linear", r"config.schedule.name='linear'"),
@@ -74,6 +75,17 @@ def test_bad_values_name_the_key(key, value, message):
     node = node[part]
   node[field] = value
   with pytest.raises(InputError, match=message):
+    validate(config)
+
+
+@pytest.mark.parametrize(
+  ("key", "value"), [("mode", "slide"), ("scales", (0.5, 1.0)), ("flip", True)]
+)
+def test_instance_task_refuses_logit_combining_inference(key, value):
+  config = base_config()
+  config.task = "instance"
+  config.eval[key] = value
+  with pytest.raises(InputError, match=r"task 'instance' does not have; use mode='whole'"):
     validate(config)
 
 

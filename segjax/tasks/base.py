@@ -21,6 +21,9 @@ class Task(abc.ABC):
   """
 
   fields: tuple[str, ...]  # example fields the task reads from the data set
+  # Whether the model's outputs are per-pixel `logits`, which sliding windows and test-time
+  # augmentation can combine (`config.eval.mode`, `scales`, `flip`).
+  per_pixel_logits: bool = True
 
   def __init__(self, config, dataset: Dataset):
     self.config = config

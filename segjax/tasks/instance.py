@@ -65,6 +65,7 @@ class InstanceTask(Task):
   and per-RoI mask BCE on the ground-truth class's mask only."""
 
   fields = ("image", "panoptic")
+  per_pixel_logits = False
 
   def __init__(self, config, dataset):
     super().__init__(config, dataset)
