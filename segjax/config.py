@@ -213,8 +213,7 @@ def _check_eval(config: ml_collections.ConfigDict) -> None:
   from segjax.tasks import TASKS
 
   _choice(config, "eval.mode", MODES)
-  augmented = config.eval.mode != "whole" or tuple(config.eval.scales) != (1.0,)
-  if (augmented or config.eval.flip) and not TASKS[config.task].per_pixel_logits:
+  if combines_logits(config) and not TASKS[config.task].per_pixel_logits:
     raise InputError(
       f"config.eval.mode={config.eval.mode!r}, scales={tuple(config.eval.scales)}, "
       f"flip={config.eval.flip}: sliding windows and test-time augmentation combine per-pixel "
@@ -244,6 +243,13 @@ def _check_eval(config: ml_collections.ConfigDict) -> None:
     scales,
     "one or more positive factors, e.g. (0.75, 1.0, 1.25)",
   )
+
+
+def combines_logits(config: ml_collections.ConfigDict) -> bool:
+  """Whether eval combines logits (sliding windows, several scales or flips) rather than
+  running the model once on the whole image."""
+  eval_config = config.eval
+  return eval_config.mode != "whole" or tuple(eval_config.scales) != (1.0,) or eval_config.flip
 
 
 def eval_image_size(config: ml_collections.ConfigDict) -> tuple[int, int]:

@@ -22,6 +22,7 @@ def inference_fn(model, config):
   augmentation combine the `logits`.
   """
   window, stride = config_lib.inference_window(config)
+  combines_logits = config_lib.combines_logits(config)
   eval_config = config.eval
 
   def outputs_fn(state, images):
@@ -29,7 +30,7 @@ def inference_fn(model, config):
     if jax.tree.leaves(state.batch_stats):
       variables["batch_stats"] = state.batch_stats
     apply = functools.partial(model.apply, variables, train=False)
-    if eval_config.mode == "whole" and tuple(eval_config.scales) == (1.0,) and not eval_config.flip:
+    if not combines_logits:
       return apply(images)
     infer = make_inference(
       lambda x: apply(x)["logits"],
