@@ -276,7 +276,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   from segjax.data import DATASETS
   from segjax.losses import LOSSES
   from segjax.losses.combine import term_options
-  from segjax.models import MODELS
+  from segjax.models import MODEL_TASKS, MODELS
   from segjax.tasks import TASKS
 
   known = set(_paths(base_config()))
@@ -288,6 +288,13 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _choice(config, "data.name", DATASETS)
   _choice(config, "model.name", MODELS)
   _choice(config, "model.dtype", DTYPES)
+  if MODEL_TASKS[config.model.name] != config.task:
+    fitting = sorted(n for n, t in MODEL_TASKS.items() if t == config.task)
+    raise InputError(
+      f"config.model.name={config.model.name!r} is a model for task "
+      f"{MODEL_TASKS[config.model.name]!r}, but config.task={config.task!r}: set "
+      f"config.task={MODEL_TASKS[config.model.name]!r}, or use one of {fitting}."
+    )
   _check_backbone(config)
   _choice(config, "optimizer.name", OPTIMIZERS)
   _choice(config, "schedule.name", SCHEDULES)

@@ -83,9 +83,19 @@ def test_bad_values_name_the_key(key, value, message):
 )
 def test_instance_task_refuses_logit_combining_inference(key, value):
   config = base_config()
-  config.task = "instance"
+  config.task, config.model.name = "instance", "mask_rcnn"
   config.eval[key] = value
   with pytest.raises(InputError, match=r"task 'instance' does not have; use mode='whole'"):
+    validate(config)
+
+
+def test_model_and_task_must_fit():
+  config = base_config()
+  config.model.name = "mask_rcnn"
+  with pytest.raises(InputError, match=r"for task 'instance', but config.task='semantic'"):
+    validate(config)
+  config.task, config.model.name = "instance", "unet"
+  with pytest.raises(InputError, match=r"or use one of \['mask_rcnn'\]"):
     validate(config)
 
 

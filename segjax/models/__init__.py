@@ -14,6 +14,8 @@ MODELS = {
   "deeplabv3plus": DeepLabV3Plus,
   "mask_rcnn": MaskRCNN,
 }
+# The task whose outputs each model produces: per-pixel logits, or detections.
+MODEL_TASKS = {name: "instance" if name == "mask_rcnn" else "semantic" for name in MODELS}
 
 
 def model_fields(constructor) -> dict[str, dataclasses.Field]:
@@ -29,6 +31,7 @@ def default_backbone(constructor) -> str:
 
 __all__ = [
   "MODELS",
+  "MODEL_TASKS",
   "DeepLabV3",
   "DeepLabV3Plus",
   "MaskRCNN",
