@@ -199,3 +199,71 @@ def plot_comparisons(
   fig.legend(handles=handles, loc="lower center", ncol=min(c, 8), frameon=False)
   fig.tight_layout(rect=(0, 0.6 / fig.get_figheight(), 1, 1))
   return fig
+
+
+def panoptic_colours(
+  panoptic: np.ndarray,
+  *,
+  num_classes: int,
+  things,
+  label_divisor: int = 1000,
+  ignore_index: int = 255,
+) -> np.ndarray:
+  """Colours of a panoptic map `panoptic: int[H,W]` (class * label_divisor + instance) -> u8[H,W,3].
+
+  Stuff takes its class's `palette` colour; a thing instance takes it shifted by up to ±40 per
+  channel (the same for the same id, far apart for consecutive instances); a thing's instance 0
+  takes the class colour. Void (class `ignore_index` or not below `num_classes`) is black.
+  """
+  ids = np.asarray(panoptic, np.int64)
+  unique, inverse = np.unique(ids, return_inverse=True)
+  classes, instances = unique // label_divisor, unique % label_divisor
+  void = (classes < 0) | (classes >= num_classes) | (classes == ignore_index)
+  jittered = np.isin(classes, list(things)) & (instances > 0)
+  # Golden-ratio steps around a circle of hues: consecutive instances land far apart.
+  turn = (instances * 0.618033988749895)[:, None] + np.arange(3) / 3
+  shift = np.where(jittered[:, None], 40 * np.cos(2 * np.pi * turn), 0)
+  colours = palette(num_classes)[np.where(void, 255, classes)] + shift.round()
+  return np.clip(colours, 0, 255).astype(np.uint8)[inverse.reshape(ids.shape)]
+
+
+def panoptic_overlay(
+  image: np.ndarray,
+  panoptic: np.ndarray,
+  *,
+  num_classes: int,
+  things,
+  label_divisor: int = 1000,
+  ignore_index: int = 255,
+  alpha: float = 0.55,
+) -> np.ndarray:
+  """Blends `panoptic_colours` over `image: u8[H,W,3]`, with the boundaries between segments in
+  white; void stays the image. All of a stuff class's pixels are one segment.
+
+  Returns:
+    u8[H,W,3].
+  """
+  ids = np.asarray(panoptic, np.int64)
+  classes = ids // label_divisor
+  void = (classes < 0) | (classes >= num_classes) | (classes == ignore_index)
+  stuff = ~np.isin(classes, list(things))
+  segments = np.where(void, -1, np.where(stuff, classes * label_divisor, ids))
+  colours = panoptic_colours(
+    ids,
+    num_classes=num_classes,
+    things=things,
+    label_divisor=label_divisor,
+    ignore_index=ignore_index,
+  ).astype(np.float32)
+  blended = (1 - alpha) * image.astype(np.float32) + alpha * colours
+  out = np.where(void[..., None], image.astype(np.float32), blended)
+  # Each boundary is drawn on its lower or right pixel, or on the other one where that is void.
+  edge = np.zeros_like(void)
+  down = segments[1:] != segments[:-1]
+  edge[1:] |= down & ~void[1:]
+  edge[:-1] |= down & void[1:]
+  right = segments[:, 1:] != segments[:, :-1]
+  edge[:, 1:] |= right & ~void[:, 1:]
+  edge[:, :-1] |= right & void[:, 1:]
+  out[edge] = 255
+  return out.round().astype(np.uint8)

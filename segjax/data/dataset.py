@@ -28,6 +28,8 @@ class Dataset:
     things: ids of the classes that have instances.
     stuff: ids of the classes that do not.
     cache_dir: where statistics of the data (class pixel counts) may be cached; "" for nowhere.
+    category_ids: the data set's own id of each class (COCO's category ids), for exports in its
+      format; () where it has none.
   """
 
   source: Source
@@ -35,6 +37,7 @@ class Dataset:
   things: tuple[int, ...] = ()
   stuff: tuple[int, ...] = ()
   cache_dir: str = ""
+  category_ids: tuple[int, ...] = ()
 
   @property
   def num_classes(self) -> int:
