@@ -4,6 +4,7 @@ import dataclasses
 
 from segjax.models.deeplab import DeepLabV3, DeepLabV3Plus
 from segjax.models.mask_rcnn import MaskRCNN
+from segjax.models.panoptic import PanopticDeepLab, PanopticFPN
 from segjax.models.unet import UNet, unet_small, unet_tiny
 
 MODELS = {
@@ -13,9 +14,16 @@ MODELS = {
   "deeplabv3": DeepLabV3,
   "deeplabv3plus": DeepLabV3Plus,
   "mask_rcnn": MaskRCNN,
+  "panoptic_deeplab": PanopticDeepLab,
+  "panoptic_fpn": PanopticFPN,
 }
-# The task whose outputs each model produces: per-pixel logits, or detections.
-MODEL_TASKS = {name: "instance" if name == "mask_rcnn" else "semantic" for name in MODELS}
+# The task whose outputs each model produces: per-pixel logits, detections, or panoptic heads.
+MODEL_TASKS = {
+  **{name: "semantic" for name in MODELS},
+  "mask_rcnn": "instance",
+  "panoptic_deeplab": "panoptic",
+  "panoptic_fpn": "panoptic",
+}
 
 
 def model_fields(constructor) -> dict[str, dataclasses.Field]:
@@ -35,6 +43,8 @@ __all__ = [
   "DeepLabV3",
   "DeepLabV3Plus",
   "MaskRCNN",
+  "PanopticDeepLab",
+  "PanopticFPN",
   "UNet",
   "default_backbone",
   "model_fields",

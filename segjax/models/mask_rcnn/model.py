@@ -96,16 +96,29 @@ class MaskRCNN(nn.Module):
       lambda lg, dl: self._proposals(lg, dl, anchors, level_sizes, (height, width), pre, post)
     )(jax.lax.stop_gradient(rpn_logits), jax.lax.stop_gradient(rpn_deltas))
     features = [p[f"p{i}"] for i in range(2, 6)]
-    box_head = BoxHead(self.num_classes, self.box_head_hidden, self.dtype, name="box_head")
+    box_head = BoxHead(self.detection_classes, self.box_head_hidden, self.dtype, name="box_head")
     mask_head = MaskHead(
-      self.num_classes, self.mask_head_features, dtype=self.dtype, name="mask_head"
+      self.detection_classes, self.mask_head_features, dtype=self.dtype, name="mask_head"
     )
 
     heads = (box_head, mask_head)
     if train:
       rpn = {"anchors": anchors, "logits": rpn_logits, "deltas": rpn_deltas}
-      return self._train_outputs(targets, rpn, proposals, proposal_valid, features, heads)
-    return self._detect(proposals, proposal_valid, features, heads, (height, width))
+      outputs = self._train_outputs(targets, rpn, proposals, proposal_valid, features, heads)
+    else:
+      outputs = self._detect(proposals, proposal_valid, features, heads, (height, width))
+    return {**outputs, **self.extra_outputs(p, (height, width), train)}
+
+  @property
+  def detection_classes(self) -> int:
+    """K, the classes the box and mask heads predict."""
+    return self.num_classes
+
+  def extra_outputs(self, pyramid, image_hw, train: bool) -> dict:
+    """Outputs of further heads on the pyramid `{"p2".."p6"}` (none here; Panoptic FPN's
+    semantic head)."""
+    del pyramid, image_hw, train
+    return {}
 
   def _proposals(self, logits, deltas, anchors, level_sizes, image_hw, pre_nms, post_nms):
     """One image's RPN proposals: top `pre_nms` per level, decoded, clipped, NMS per level,
@@ -183,7 +196,7 @@ class MaskRCNN(nn.Module):
       "rpn_labels": rpn_labels,
       "rpn_box_targets": rpn_box_targets,
       "roi_logits": cls_logits.reshape(b, s, -1),
-      "roi_deltas": box_deltas.reshape(b, s, self.num_classes, 4),
+      "roi_deltas": box_deltas.reshape(b, s, self.detection_classes, 4),
       "roi_classes": rois["classes"],
       "roi_box_targets": box_targets.reshape(b, s, 4),
       "roi_valid": rois["valid"],
@@ -197,8 +210,8 @@ class MaskRCNN(nn.Module):
     box_head, mask_head = heads
     b, p = proposals.shape[:2]
     cls_logits, box_deltas = box_head(self._pool(features, proposals, 7))
-    probs = jax.nn.softmax(cls_logits)[:, 1:].reshape(b, p, self.num_classes)
-    deltas = box_deltas.reshape(b, p, self.num_classes, 4)
+    probs = jax.nn.softmax(cls_logits)[:, 1:].reshape(b, p, self.detection_classes)
+    deltas = box_deltas.reshape(b, p, self.detection_classes, 4)
     detections = jax.vmap(lambda *a: self._select(*a, image_hw))(
       proposals, proposal_valid, probs, deltas
     )
