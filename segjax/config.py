@@ -96,6 +96,25 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.blend = "uniform"  # slide: "uniform" averages overlaps (mmseg), "gaussian" (nnU-Net)
   c.eval.scales = (1.0,)  # test-time resize factors; probabilities are averaged over them
   c.eval.flip = False  # also average over horizontally flipped images
+
+  # The panoptic task (segjax.tasks.panoptic): targets, losses and the post-processing that turns
+  # heads into segments. Areas are in pixels at the evaluated size.
+  c.panoptic = ml_collections.ConfigDict()
+  c.panoptic.semantic_weight = 1.0  # weight of the semantic loss (Panoptic FPN: 0.5)
+  c.panoptic.stuff_area = 2048  # stuff segments smaller than this become void
+  # Panoptic-DeepLab.
+  c.panoptic.hard_pixel_fraction = 0.2  # semantic CE over the hardest 20% of pixels
+  c.panoptic.small_instance_area = 4096  # pixels of thing instances smaller than this ...
+  c.panoptic.small_instance_weight = 3.0  # ... weigh this much in the semantic loss
+  c.panoptic.sigma = 8.0  # of the Gaussian centre targets, in pixels
+  c.panoptic.center_weight = 200.0  # weight of the centre heatmap MSE
+  c.panoptic.offset_weight = 0.01  # weight of the offset L1
+  c.panoptic.center_threshold = 0.1  # centres scoring less are dropped
+  c.panoptic.nms_kernel = 7  # max-pool window of the centre NMS (odd)
+  c.panoptic.top_k = 200  # centres kept per image
+  # Panoptic FPN.
+  c.panoptic.score_threshold = 0.5  # detections scoring less are not painted
+  c.panoptic.overlap_threshold = 0.5  # a detection overlapping painted pixels more is skipped
   return c
 
 
@@ -206,6 +225,28 @@ def _check_backbone(config: ml_collections.ConfigDict) -> None:
         f"config.model.backbone.pretrained={backbone.pretrained!r} is not a file: give the path "
         "of a downloaded ResNet state dict (.pth, .pt or .safetensors)."
       )
+
+
+def _check_panoptic(config: ml_collections.ConfigDict) -> None:
+  p = config.panoptic
+  for key in ("semantic_weight", "center_weight", "offset_weight", "small_instance_weight"):
+    _require(p[key] >= 0, f"panoptic.{key}", p[key], "a number >= 0")
+  for key in ("stuff_area", "small_instance_area"):
+    _require(isinstance(p[key], int) and p[key] >= 0, f"panoptic.{key}", p[key], "an integer >= 0")
+  fraction = p.hard_pixel_fraction
+  _require(0 < fraction <= 1, "panoptic.hard_pixel_fraction", fraction, "a fraction in (0, 1]")
+  for key in ("center_threshold", "score_threshold", "overlap_threshold"):
+    _require(0 <= p[key] <= 1, f"panoptic.{key}", p[key], "a number in [0, 1]")
+  _require(p.sigma > 0, "panoptic.sigma", p.sigma, "a positive number of pixels")
+  _require(
+    isinstance(p.nms_kernel, int) and p.nms_kernel > 0 and p.nms_kernel % 2 == 1,
+    "panoptic.nms_kernel",
+    p.nms_kernel,
+    "a positive odd integer",
+  )
+  _require(
+    isinstance(p.top_k, int) and p.top_k > 0, "panoptic.top_k", p.top_k, "a positive integer"
+  )
 
 
 def _check_eval(config: ml_collections.ConfigDict) -> None:
@@ -351,6 +392,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     value = config[section][field]
     _require(isinstance(value, int) and value >= 0, key, value, "an integer >= 0 (0 = never)")
   _check_eval(config)
+  _check_panoptic(config)
   lo, hi = config.data.scale_range
   _require(0 < lo <= hi, "data.scale_range", (lo, hi), "0 < min <= max")
   _require(

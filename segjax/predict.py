@@ -13,6 +13,8 @@ from segjax.data.transforms import resize_labels
 from segjax.errors import InputError
 from segjax.train.evaluate import inference_fn
 
+DETECTION_KEYS = ("boxes", "scores", "labels", "valid")
+
 
 def list_images(path: str | pathlib.Path) -> list[pathlib.Path]:
   """`path` itself if it is an image file, else the images directly inside the folder `path`."""
@@ -28,8 +30,8 @@ def list_images(path: str | pathlib.Path) -> list[pathlib.Path]:
 
 
 def make_predictor(exp, state):
-  """`image: u8[H,W,3]` -> `i32[H,W]` (class ids, or instance ids for instance tasks), in the
-  inference mode of `config.eval`.
+  """`image: u8[H,W,3]` -> `i32[H,W]` (class ids, or the ids of instance and panoptic tasks), in
+  the inference mode of `config.eval`.
 
   The image is resized (bilinear) to the eval size (`config.eval.image_size`, else the training
   size). Semantic logits are resized back (bilinear) before the argmax; other tasks' per-pixel
@@ -41,9 +43,9 @@ def make_predictor(exp, state):
   @jax.jit
   def run(state, image):
     outputs = outputs_fn(state, exp.task.inputs({"image": image[None]}))
-    if "logits" in outputs:
+    if exp.task.per_pixel_logits:
       return outputs["logits"][0], {}
-    detections = {k: outputs[k][0] for k in ("boxes", "scores", "labels", "valid")}
+    detections = {k: outputs[k][0] for k in DETECTION_KEYS if k in outputs}
     return exp.task.predict(outputs)[0], detections
 
   def predict(image: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.ndarray, dict]:
@@ -64,21 +66,23 @@ def make_predictor(exp, state):
 
 
 def predict_files(exp, state, inputs: list[pathlib.Path], output: str | pathlib.Path) -> None:
-  """Writes `<stem>_labels.png` (class ids; instance tasks: class * 1000 + instance, 16-bit) and
-  `<stem>_overlay.png` for every input."""
+  """Writes `<stem>_overlay.png` and the task's prediction files for every input:
+  `<stem>_labels.png` (class ids; instance tasks: class * 1000 + instance, 16-bit), or for
+  panoptic tasks the COCO panoptic format (`panoptic/<stem>.png` and `panoptic.json`)."""
   output = pathlib.Path(output)
   output.mkdir(parents=True, exist_ok=True)
   predict = make_predictor(exp, state)
-  for path in inputs:
-    try:
-      with Image.open(path) as file:
-        image = np.asarray(file.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-      raise InputError(f"{path} cannot be read as an image ({error}).") from error
-    labels, detections = predict(image, image.shape[:2])
-    if labels.max(initial=0) < 256:
-      Image.fromarray(labels.astype(np.uint8), mode="L").save(output / f"{path.stem}_labels.png")
-    else:
-      Image.fromarray(labels.astype(np.uint16)).save(output / f"{path.stem}_labels.png")
-    drawn = exp.task.overlay(image, labels, detections)
-    Image.fromarray(drawn).save(output / f"{path.stem}_overlay.png")
+
+  def predictions():
+    for path in inputs:
+      try:
+        with Image.open(path) as file:
+          image = np.asarray(file.convert("RGB"))
+      except (UnidentifiedImageError, OSError) as error:
+        raise InputError(f"{path} cannot be read as an image ({error}).") from error
+      labels, detections = predict(image, image.shape[:2])
+      drawn = exp.task.overlay(image, labels, detections)
+      Image.fromarray(drawn).save(output / f"{path.stem}_overlay.png")
+      yield path.stem, labels
+
+  exp.task.write_predictions(output, predictions())

@@ -20,6 +20,7 @@ from segjax import config as config_lib
 from segjax.data import DATASETS
 from segjax.errors import InputError
 from segjax.metrics import coco_mask_ap, confusion_matrix, semantic_scores
+from segjax.metrics.panoptic import panoptic_scores, panoptic_stats
 from segjax.train import sharding
 from segjax.train.evaluate import split_batches
 from segjax.train.logging import read_metrics
@@ -346,5 +347,52 @@ def instance_results(
     "scores": exp.task.scores(total),
     "ap50": np.asarray(ap50, np.float64),
     "class_names": tuple(names),
+    "step": step,
+  }
+
+
+def panoptic_results(
+  workdir: PathLike,
+  *,
+  split: str | None = None,
+  checkpoint: str | int = "best",
+  limit: int | None = None,
+) -> dict[str, Any]:
+  """A panoptic run's predictions on a split, image by image, with PQ overall and per image (to
+  find the failures). Arguments as in `confusion`.
+
+  Returns:
+    `images: u8[N,H,W,3]`, `truth` and `predictions: i32[N,H,W]` (panoptic ids); `scores`, the
+    task's scores over these images; `pq: f64[N]`, each image's PQ (averaged over the classes
+    present in its truth or prediction; NaN for none); `class_names`, `things`, `stuff`; `step`.
+  """
+  exp, step, batches = _predictions(workdir, split, checkpoint, limit)
+  task = exp.task
+  images, truth, predictions, per_image, total = [], [], [], [], None
+  for batch in batches:
+    images.append(batch["image"])
+    truth.append(batch["panoptic"])
+    predictions.append(batch["prediction"])
+    total = task.accumulate(total, batch["stats"])
+    for pred, gt in zip(batch["prediction"], batch["panoptic"], strict=True):
+      stats = panoptic_stats(
+        pred,
+        gt,
+        num_classes=task.num_classes,
+        things=task.things,
+        stuff=task.stuff,
+        ignore_index=task.ignore_index,
+      )
+      scores = panoptic_scores(stats, things=task.things, stuff=task.stuff)
+      per_image.append(scores["pq"] if scores["n"] else np.nan)
+  return {
+    "images": np.concatenate(images),
+    "truth": np.concatenate(truth),
+    "predictions": np.concatenate(predictions),
+    "scores": task.scores(total),
+    "pq": np.asarray(per_image, np.float64),
+    "class_names": task.dataset.class_names,
+    "things": task.things,
+    "stuff": task.stuff,
     "step": step,
   }

@@ -2,11 +2,13 @@
 
 from segjax.tasks.base import Task
 from segjax.tasks.instance import InstanceTask
+from segjax.tasks.panoptic import PanopticTask
 from segjax.tasks.semantic import SemanticTask
 
 TASKS = {
   "semantic": SemanticTask,
   "instance": InstanceTask,
+  "panoptic": PanopticTask,
 }
 
-__all__ = ["TASKS", "InstanceTask", "SemanticTask", "Task"]
+__all__ = ["TASKS", "InstanceTask", "PanopticTask", "SemanticTask", "Task"]

@@ -1,11 +1,14 @@
 """The contract between the one training loop and a segmentation flavour."""
 
 import abc
+import pathlib
+from collections.abc import Iterable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 from segjax.data import Dataset
 
@@ -35,6 +38,10 @@ class Task(abc.ABC):
   @property
   def num_classes(self) -> int:
     return self.dataset.num_classes
+
+  def model_args(self) -> dict[str, Any]:
+    """Constructor arguments of the model that come from the data: its class count."""
+    return {"num_classes": self.num_classes}
 
   def prepare(self, example: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Host-side targets computed per augmented training example (none by default)."""
@@ -80,6 +87,17 @@ class Task(abc.ABC):
   def overlay(self, image: np.ndarray, prediction: np.ndarray, detections: dict) -> np.ndarray:
     """`prediction` (one image's `predict` output, with the model's per-object `detections` for
     tasks that have them, else {}) drawn over `image: u8[H,W,3]`."""
+
+  def write_predictions(
+    self, output: pathlib.Path, predictions: Iterable[tuple[str, np.ndarray]]
+  ) -> None:
+    """Writes `(name, prediction)` pairs (one image's `predict` output each, consumed one at a
+    time) under `output`: `<name>_labels.png`, 8-bit, or 16-bit for ids of 256 and more."""
+    for name, labels in predictions:
+      if labels.max(initial=0) < 256:
+        Image.fromarray(labels.astype(np.uint8), mode="L").save(output / f"{name}_labels.png")
+      else:
+        Image.fromarray(labels.astype(np.uint16)).save(output / f"{name}_labels.png")
 
   @abc.abstractmethod
   def summary(self, scores: dict[str, Any]) -> str:

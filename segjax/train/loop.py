@@ -59,7 +59,7 @@ def build(config: ml_collections.ConfigDict, dataset: Dataset) -> Experiment:
   task = TASKS[config.task](config, dataset)
   try:
     model = MODELS[config.model.name](
-      num_classes=task.num_classes,
+      **task.model_args(),
       dtype=jnp.dtype(config.model.dtype),
       **backbone_kwargs(config),
       **config.model.kwargs,
