@@ -46,7 +46,7 @@ def main():
     config.update_from_flattened_dict({key: ast.literal_eval(value)})
   dataset = DATASETS[config.data.name](config.data, config.data.train_split)
   exp = build(config, dataset)
-  stream = train_stream(dataset, config.data, exp.task.fields, seed=0)
+  stream = train_stream(dataset, config.data, exp.task.fields, seed=0, prepare=exp.task.prepare)
   state = init_state(exp, jax.random.key(0))
   step = make_train_step(exp)
   batch = sharding.to_global(next(stream), exp.mesh)

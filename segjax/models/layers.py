@@ -69,6 +69,35 @@ def norm_layer(kind: str, *, train: bool, dtype=jnp.float32, groups: int = 8, na
   raise ValueError(f"norm={kind!r} is not one of {NORMS}.")
 
 
+class DepthwiseConv(nn.Module):
+  """A depthwise `kernel`x`kernel` convolution (stride 1, zero "same" padding, no bias) written as
+  a sum of k² shifted, per-channel scaled copies of the input.
+
+  The same function and parameter (`kernel: f32[k,k,1,C]`, as `nn.Conv` with
+  `feature_group_count=C`), but XLA's grouped convolution is slow on CPU: measured here on
+  f32[8,32,32,256] with k=5, its gradient took 1.07 s, the shifted sum's 0.19 s.
+  `x: f[B,H,W,C]` -> f[B,H,W,C].
+  """
+
+  kernel_size: int = 5
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k, channels = self.kernel_size, x.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, 1, channels))
+    kernel = kernel.astype(self.dtype)
+    x = x.astype(self.dtype)
+    pad = (k - 1) // 2
+    padded = jnp.pad(x, ((0, 0), (pad, k - 1 - pad), (pad, k - 1 - pad), (0, 0)))
+    height, width = x.shape[1:3]
+    out = jnp.zeros_like(x)
+    for i in range(k):
+      for j in range(k):
+        out = out + padded[:, i : i + height, j : j + width] * kernel[i, j, 0]
+    return out
+
+
 class ConvBlock(nn.Module):
   """`num_convs` times (3x3 conv, norm, ReLU)."""
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from segjax.models import backbones
 from segjax.models.deeplab import ASPP, ConvNormReLU, resize_bilinear
-from segjax.models.layers import norm_layer
+from segjax.models.layers import DepthwiseConv, norm_layer
 
 
 class SeparableConvNormReLU(nn.Module):
@@ -28,16 +28,7 @@ class SeparableConvNormReLU(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    pad = (self.kernel - 1) // 2
-    x = nn.Conv(
-      x.shape[-1],
-      (self.kernel, self.kernel),
-      padding=((pad, pad), (pad, pad)),
-      feature_group_count=x.shape[-1],
-      use_bias=self.norm == "none",
-      dtype=self.dtype,
-      name="depthwise",
-    )(x)
+    x = DepthwiseConv(self.kernel, self.dtype, name="depthwise")(x)
     x = nn.relu(norm_layer(self.norm, train=train, dtype=self.dtype, name="depthwise_norm")(x))
     return ConvNormReLU(self.features, 1, norm=self.norm, dtype=self.dtype, name="pointwise")(
       x, train=train
