@@ -1,10 +1,11 @@
-"""Panoptic-DeepLab with a ResNet-50 (output stride 16) on the built-in `shapes` street scenes.
+"""Panoptic-DeepLab with a ResNet-18 (output stride 16) on the built-in `shapes` street scenes.
 
   segjax train --config experiments/panoptic_deeplab_shapes.py --workdir runs/panoptic_deeplab
 
 Stuff is sky, road, building and pole; things are car, person and sign. The paper's heads and
 losses (hard-pixel CE on the top 20%, centre MSE x200, offset L1 x0.01) at CPU scale: 128x128
-scenes, narrower decoders, batch norm over the global batch, AdamW. The centre Gaussians and the
+scenes, a ResNet-18 (a ResNet-50 trains at 0.34 steps/s here, the ResNet-18 at 0.85), narrower
+decoders, batch norm over the global batch, AdamW. The centre Gaussians and the
 area limits are scaled to the small images (sigma 4 px, stuff under 32 px and instances under
 256 px). Variants: `:tiny` (a ResNet-18 eight channels wide on 64x64 crops, seconds, for tests).
 Expected result: README, model zoo.
@@ -19,7 +20,7 @@ def get_config(arg: str = ""):
   c = base_config()
   c.task = "panoptic"
   c.model.name = "panoptic_deeplab"
-  c.model.backbone.name = "resnet50"
+  c.model.backbone.name = "resnet18"
   c.model.kwargs = {
     "aspp_features": 128,
     "semantic_features": 128,
@@ -39,8 +40,8 @@ def get_config(arg: str = ""):
   c.optimizer.learning_rate = 1e-3
   c.schedule.name = "poly"
   c.schedule.warmup_steps = 50
-  c.train.steps = 600
-  c.train.eval_every = c.train.checkpoint_every = 300
+  c.train.steps = 1000
+  c.train.eval_every = c.train.checkpoint_every = 500
   c.eval.metric = "pq"
   c.eval.batch_size = 8
   if arg == "tiny":
