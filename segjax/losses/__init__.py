@@ -11,6 +11,8 @@ from segjax.losses.boundary import (
 )
 from segjax.losses.class_weights import class_weights_from_counts
 from segjax.losses.combine import combine
+from segjax.losses.detection import mask_rcnn_losses
+from segjax.losses.panoptic import center_loss, hard_pixel_cross_entropy, offset_loss
 from segjax.losses.semantic import (
   cross_entropy,
   dice_loss,
@@ -35,13 +37,17 @@ __all__ = [
   "LOSSES",
   "boundary_loss",
   "boundary_weighted_cross_entropy",
+  "center_loss",
   "class_weights_from_counts",
   "combine",
   "cross_entropy",
   "dice_loss",
   "focal_loss",
   "focal_tversky_loss",
+  "hard_pixel_cross_entropy",
   "lovasz_softmax",
+  "mask_rcnn_losses",
+  "offset_loss",
   "signed_distance_maps",
   "tversky_loss",
 ]
