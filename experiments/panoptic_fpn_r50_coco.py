@@ -16,7 +16,7 @@ yet reproduced with segjax. Predictions export to COCO's panoptic format with th
 category ids, for the official panopticapi.
 """
 
-from segjax.config import base_config
+from segjax.config import base_config, detectron2_coco_1x
 
 VARIANTS = ("",)  # the arguments get_config takes
 
@@ -27,30 +27,9 @@ def get_config(arg: str = ""):
   c = base_config()
   c.task = "panoptic"
   c.data.name = "coco_panoptic"
-  c.data.root = ""  # the COCO 2017 folder
-  c.data.image_size = (800, 1216)
-  c.data.scale_range = (0.8, 1.0)  # shorter side 640-800, as detectron2's multi-scale training
-  c.data.batch_size = 16
-  c.data.max_instances = 100
-  c.data.num_threads = 16
   c.model.name = "panoptic_fpn"
-  c.model.backbone.name = "resnet50"
-  c.model.dtype = "bfloat16"
-  c.model.kwargs = {"norm": "frozen_batch"}
-  c.loss.terms = {"ce": {"weight": 1.0}}  # unused: the panoptic task has its own losses
+  detectron2_coco_1x(c)
   c.panoptic.semantic_weight = 0.5
   c.panoptic.stuff_area = 4096
-  c.optimizer.name = "sgd"
-  c.optimizer.learning_rate = 0.02
-  c.optimizer.weight_decay = 1e-4
-  c.optimizer.grad_clip_norm = 0.0
-  c.schedule.name = "cosine"
-  c.schedule.warmup_steps = 1000
-  c.schedule.end_factor = 0.01
-  c.train.steps = 90_000
-  c.train.log_every = 20
-  c.train.eval_every = c.train.checkpoint_every = 10_000
-  c.eval.image_size = (800, 1216)
   c.eval.metric = "pq"
-  c.eval.batch_size = 8
   return c

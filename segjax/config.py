@@ -150,6 +150,99 @@ def deeplab_r50_d8(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
+def mask_rcnn_small_scenes(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Mask R-CNN (and Panoptic FPN) scaled to 128x128 `shapes` scenes on CPU: anchors of 8-128 px
+  for 4-40 px objects, fewer proposals and RoIs, narrower heads, batch norm trained, and AdamW,
+  which from random weights learns faster here than detectron2's SGD (mask AP 0.040 after 600
+  steps where SGD, lr 0.02, reached 0.012)."""
+  c.model.backbone.name = "resnet50"
+  c.model.kwargs = {
+    "norm": "batch",
+    "fpn_features": 128,
+    "anchor_sizes": (8, 16, 32, 64, 128),
+    "rpn_pre_nms_topk_train": 1000,
+    "rpn_post_nms_topk_train": 300,
+    "rpn_pre_nms_topk_test": 500,
+    "rpn_post_nms_topk_test": 300,
+    "roi_batch_size": 128,
+    "box_head_hidden": 256,
+    "mask_head_features": 128,
+  }
+  c.data.variant = "128"
+  c.data.image_size = (128, 128)
+  c.data.scale_range = (0.8, 1.25)
+  c.data.batch_size = 4
+  c.data.max_instances = 16
+  c.loss.terms = {"ce": {"weight": 1.0}}  # unused: Mask R-CNN has its own losses
+  c.optimizer.name = "adamw"
+  c.optimizer.learning_rate = 1e-3
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.grad_clip_norm = 1.0
+  c.schedule.name = "cosine"
+  c.schedule.warmup_steps = 100
+  c.train.steps = 600
+  c.train.eval_every = c.train.checkpoint_every = 300
+  c.eval.batch_size = 8
+  return c
+
+
+def mask_rcnn_tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The `:tiny` variant of a Mask R-CNN experiment (`tiny`, then a ResNet-18 eight channels wide
+  with a few proposals and RoIs on 64x64 crops): seconds on CPU, for tests."""
+  model = c.model.name
+  tiny(c)
+  c.model.name = model
+  c.model.backbone.name = "resnet18"
+  c.model.kwargs = {
+    "norm": "batch",
+    "backbone_width": 8,
+    "fpn_features": 16,
+    "anchor_sizes": (8, 16, 32, 64, 128),
+    "rpn_pre_nms_topk_train": 200,
+    "rpn_post_nms_topk_train": 64,
+    "rpn_pre_nms_topk_test": 200,
+    "rpn_post_nms_topk_test": 64,
+    "rpn_batch_size": 64,
+    "roi_batch_size": 32,
+    "box_head_hidden": 32,
+    "mask_head_features": 16,
+    "detections": 20,
+  }
+  c.data.image_size = (64, 64)
+  c.data.max_instances = 8
+  return c
+
+
+def detectron2_coco_1x(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """detectron2's COCO 1x training of Mask R-CNN and Panoptic FPN on R50-FPN: 800x1216 inputs
+  (static shapes; detectron2 keeps the aspect ratio up to 1333 px) with shorter sides 640-800,
+  batch 16, frozen batch norm, SGD lr 0.02 over 90k iterations (a cosine schedule stands in for
+  the steps at 60k and 80k), bfloat16 compute."""
+  c.data.root = ""  # the COCO 2017 folder
+  c.data.image_size = (800, 1216)
+  c.data.scale_range = (0.8, 1.0)
+  c.data.batch_size = 16
+  c.data.max_instances = 100
+  c.data.num_threads = 16
+  c.model.backbone.name = "resnet50"
+  c.model.dtype = "bfloat16"
+  c.model.kwargs = {"norm": "frozen_batch"}
+  c.loss.terms = {"ce": {"weight": 1.0}}  # unused: Mask R-CNN has its own losses
+  c.optimizer.name = "sgd"
+  c.optimizer.learning_rate = 0.02
+  c.optimizer.weight_decay = 1e-4
+  c.optimizer.grad_clip_norm = 0.0
+  c.schedule.name = "cosine"
+  c.schedule.warmup_steps = 1000
+  c.schedule.end_factor = 0.01
+  c.train.steps = 90_000
+  c.train.log_every = 20
+  c.train.eval_every = c.train.checkpoint_every = 10_000
+  c.eval.image_size = (800, 1216)
+  c.eval.batch_size = 8
+  return c
+
+
 def flatten(values: dict, prefix: str = "") -> dict[str, Any]:
   """A config's JSON values as `{"data.image_size": (64, 64), ...}`: dotted keys, tuples for lists.
 

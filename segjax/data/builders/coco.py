@@ -87,14 +87,24 @@ class CocoSource:
     return {"image": image, "semantic": semantic, "panoptic": panoptic}
 
 
-def load(data_config, split: str) -> Dataset:
-  """Opens `data_config.root`'s COCO 2017 `split` ("train" or "validation")."""
+def split_root(data_config, split: str) -> tuple[pathlib.Path, str]:
+  """`(root, name)` of a COCO-layout download: the checked `config.data.root` and the split's
+  folder name ("train2017" for "train", "val2017" for "validation")."""
   if not data_config.root:
     raise CocoError("config.data.root is empty: set it to the folder that holds annotations/.")
   if split not in SPLITS:
     raise CocoError(f"COCO has the splits {sorted(SPLITS)}; got {split!r}.")
   root = pathlib.Path(data_config.root).expanduser()
-  name = SPLITS[split]
+  if not root.is_dir():
+    raise CocoError(
+      f"{root} (config.data.root) is not a folder: set it to the folder that holds annotations/."
+    )
+  return root, SPLITS[split]
+
+
+def load(data_config, split: str) -> Dataset:
+  """Opens `data_config.root`'s COCO 2017 `split` ("train" or "validation")."""
+  root, name = split_root(data_config, split)
   source = CocoSource(
     root / "annotations" / f"instances_{name}.json", root / name, data_config.ignore_index
   )

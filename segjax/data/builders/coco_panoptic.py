@@ -20,7 +20,7 @@ import pathlib
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from segjax.data.builders.coco import SPLITS, CocoError
+from segjax.data.builders.coco import CocoError, split_root
 from segjax.data.coco_panoptic import LABEL_DIVISOR, from_coco_panoptic
 from segjax.data.dataset import Dataset
 
@@ -106,16 +106,7 @@ class CocoPanopticSource:
 
 def load(data_config, split: str) -> Dataset:
   """Opens `data_config.root`'s COCO 2017 panoptic `split` ("train" or "validation")."""
-  if not data_config.root:
-    raise CocoError("config.data.root is empty: set it to the folder that holds annotations/.")
-  if split not in SPLITS:
-    raise CocoError(f"COCO has the splits {sorted(SPLITS)}; got {split!r}.")
-  root = pathlib.Path(data_config.root).expanduser()
-  if not root.is_dir():
-    raise CocoError(
-      f"{root} (config.data.root) is not a folder: set it to the folder that holds annotations/."
-    )
-  name = SPLITS[split]
+  root, name = split_root(data_config, split)
   source = CocoPanopticSource(
     root / "annotations" / f"panoptic_{name}.json",
     root / "annotations" / f"panoptic_{name}",
