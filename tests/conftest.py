@@ -1,7 +1,10 @@
 """Shared fixtures: a small `shapes` build and the tiny experiment config that trains on it."""
 
+import json
 import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 
 # Before JAX starts: compiled programs are cached across the tests of a session (and sessions).
@@ -53,6 +56,45 @@ def tiny_config(tfds_dir):
   config = load_experiment("unet_shapes").get_config("tiny")
   config.data.tfds_dir = tfds_dir
   return config
+
+
+def segjax(*args: str) -> subprocess.CompletedProcess:
+  """Runs the `segjax` CLI with this interpreter, output captured as text; a failure shows the
+  command and the end of its output."""
+  result = subprocess.run(
+    [sys.executable, "-m", "segjax.main", *args], capture_output=True, text=True
+  )
+  assert result.returncode == 0, f"segjax {' '.join(args)} failed:\n{result.stderr[-3000:]}"
+  return result
+
+
+@pytest.fixture(scope="session")
+def cli():
+  """`cli(*args)`: the `segjax` command line (`segjax` above)."""
+  return segjax
+
+
+@pytest.fixture
+def cli_train(tfds_dir, tmp_path):
+  """`cli_train(name, steps, evals=1)`: `segjax train` of `experiments/<name>.py:tiny` on the
+  session's `shapes`, logging three times and evaluating `evals` times; returns the workdir and
+  its metrics.jsonl records."""
+
+  def train(name: str, steps: int, *, evals: int = 1) -> tuple[pathlib.Path, list[dict]]:
+    workdir = tmp_path / "run"
+    segjax(
+      "train",
+      f"--config={REPO}/experiments/{name}.py:tiny",
+      f"--config.data.tfds_dir={tfds_dir}",
+      f"--config.train.steps={steps}",
+      f"--config.train.log_every={steps // 3}",
+      f"--config.train.eval_every={steps // evals}",
+      f"--workdir={workdir}",
+    )
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    return workdir, [json.loads(line) for line in lines]
+
+  return train
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@
 import importlib.util
 import json
 import pathlib
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -14,36 +12,16 @@ from segjax.errors import InputError
 from segjax.train.loop import build, init_state
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "segjax.main"]
-
-
-def _train_losses(workdir: pathlib.Path) -> list[float]:
-  lines = (workdir / "metrics.jsonl").read_text().splitlines()
-  return [r["loss"] for r in map(json.loads, lines) if r["split"] == "train"]
 
 
 @pytest.mark.slow
-def test_tiny_deeplabv3plus_trains_evaluates_and_predicts_through_the_cli(tfds_dir, tmp_path):
-  workdir = tmp_path / "run"
-  config = [
-    f"--config={REPO}/experiments/deeplabv3plus_r50_shapes.py:tiny",
-    f"--config.data.tfds_dir={tfds_dir}",
-    "--config.train.steps=24",
-    "--config.train.log_every=6",
-    "--config.train.eval_every=24",
-  ]
-  subprocess.run([*CLI, "train", *config, f"--workdir={workdir}"], check=True, cwd=tmp_path)
-  losses = _train_losses(workdir)
-  assert len(losses) == 4 and losses[-1] < losses[0], losses
+def test_tiny_deeplabv3plus_trains_evaluates_and_predicts_through_the_cli(cli, cli_train):
+  workdir, records = cli_train("deeplabv3plus_r50_shapes", 24)
+  losses = [r["loss"] for r in records if r["split"] == "train"]
+  assert len(losses) == 3 and losses[-1] < losses[0], losses
 
   def evaluate(*flags):
-    result = subprocess.run(
-      [*CLI, "eval", f"--workdir={workdir}", "--checkpoint=latest", *flags],
-      check=True,
-      capture_output=True,
-      text=True,
-    )
-    return result.stdout
+    return cli("eval", f"--workdir={workdir}", "--checkpoint=latest", *flags).stdout
 
   assert "whole" in evaluate()
   # A window as large as the eval image: one window, the same function as whole-image inference.
