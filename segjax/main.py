@@ -167,7 +167,7 @@ def _main(argv: list[str]) -> None:
     exp, step, state = _restore(_config())
     predict_files(exp, state, inputs, FLAGS.output)
     print(
-      f"Wrote {2 * len(inputs)} PNGs for {len(inputs)} images to {FLAGS.output} "
+      f"Wrote the predictions and overlays of {len(inputs)} images to {FLAGS.output} "
       f"(checkpoint step {step})."
     )
 
