@@ -5,6 +5,7 @@ import dataclasses
 from segjax.models.deeplab import DeepLabV3, DeepLabV3Plus
 from segjax.models.mask_rcnn import MaskRCNN
 from segjax.models.panoptic import PanopticDeepLab, PanopticFPN
+from segjax.models.sam.interactive import InteractiveSam
 from segjax.models.unet import UNet, unet_small, unet_tiny
 
 MODELS = {
@@ -16,13 +17,16 @@ MODELS = {
   "mask_rcnn": MaskRCNN,
   "panoptic_deeplab": PanopticDeepLab,
   "panoptic_fpn": PanopticFPN,
+  "sam_interactive": InteractiveSam,
 }
-# The task whose outputs each model produces: per-pixel logits, detections, or panoptic heads.
+# The task whose outputs each model produces: per-pixel logits, detections, panoptic heads, or
+# masks from prompts.
 MODEL_TASKS = {
   **{name: "semantic" for name in MODELS},
   "mask_rcnn": "instance",
   "panoptic_deeplab": "panoptic",
   "panoptic_fpn": "panoptic",
+  "sam_interactive": "promptable",
 }
 
 
@@ -42,6 +46,7 @@ __all__ = [
   "MODEL_TASKS",
   "DeepLabV3",
   "DeepLabV3Plus",
+  "InteractiveSam",
   "MaskRCNN",
   "PanopticDeepLab",
   "PanopticFPN",

@@ -48,8 +48,8 @@ class Task(abc.ABC):
     return example
 
   def model_kwargs(self, batch: Batch, train: bool) -> dict[str, Any]:
-    """Keyword arguments of the model besides the images (none by default; Mask R-CNN's
-    training targets)."""
+    """Keyword arguments of the model besides the images, in training and evaluation (none by
+    default; Mask R-CNN's training targets; the objects a promptable model is prompted on)."""
     del batch, train
     return {}
 

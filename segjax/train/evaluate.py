@@ -16,20 +16,22 @@ from segjax.train import sharding
 
 
 def inference_fn(model, config):
-  """`(state, images: f32[B,H,W,3]) -> outputs`: the model in `config.eval`'s inference mode.
+  """`(state, images: f32[B,H,W,3], **model_kwargs) -> outputs`: the model in `config.eval`'s
+  inference mode.
 
   Whole-image inference returns every output of the model; sliding windows and test-time
-  augmentation combine the `logits`.
+  augmentation combine the `logits`. `model_kwargs` are the task's evaluation inputs of the model
+  (the ground truth that promptable models simulate clicks from).
   """
   window, stride = config_lib.inference_window(config)
   combines_logits = config_lib.combines_logits(config)
   eval_config = config.eval
 
-  def outputs_fn(state, images):
+  def outputs_fn(state, images, **kwargs):
     variables = {"params": state.params}
     if jax.tree.leaves(state.batch_stats):
       variables["batch_stats"] = state.batch_stats
-    apply = functools.partial(model.apply, variables, train=False)
+    apply = functools.partial(model.apply, variables, train=False, **kwargs)
     if not combines_logits:
       return apply(images)
     infer = make_inference(
@@ -51,7 +53,7 @@ def make_eval_step(task, model, mesh, config):
   outputs_fn = inference_fn(model, config)
 
   def eval_step(state, batch):
-    outputs = outputs_fn(state, task.inputs(batch))
+    outputs = outputs_fn(state, task.inputs(batch), **task.model_kwargs(batch, train=False))
     return task.eval_stats(outputs, batch), task.predict(outputs)
 
   replicated = sharding.replicated(mesh)
