@@ -8,6 +8,11 @@ logits fed back, as SAM trains; focal : dice = 20 : 1 on the best multimask outp
 head's MSE. Evaluation is RITM's click protocol: mIoU after 1, 3 and 5 clicks, NoC@85/90.
 A ViT of 4 blocks, 192 wide, patch 8 on 128x128 scenes (a 16x16 embedding). Variants: `:tiny`
 (64x64 crops, a 2-block, 32-wide ViT; seconds, for tests).
+
+Measured (1,000 steps from random weights, 51 min on 2 CPU cores shared with other work): over the
+919 validation objects, mIoU 0.343 after 1 click, 0.406 after 3, 0.411 after 5; NoC@85 9.86 of at
+most 10 (896 objects never reach 85 %). It learns, but far from usable: the next step is a longer
+schedule or starting from converted official weights.
 """
 
 from segjax.config import base_config, tiny
