@@ -1,6 +1,9 @@
 """The promptable task: objects from panoptic maps on device, SAM's losses against numpy, a tiny
 model learning, and the interactive scores, predictions and overlays."""
 
+import importlib.util
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,6 +22,18 @@ from segjax.tasks.promptable import (
   sigmoid_focal_loss,
   thing_instances,
 )
+
+
+def _load_tiny_sam():
+  spec = importlib.util.spec_from_file_location(
+    "tiny_sam", pathlib.Path(__file__).resolve().parents[1] / "models/tiny_sam.py"
+  )
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+tiny_sam = _load_tiny_sam()
 
 
 def _task(max_instances=2):
@@ -119,39 +134,9 @@ def test_mask_losses_take_the_best_mask_and_the_true_ious():
   assert float(shown[0, 0]) == pytest.approx(ious[np.argmax(predicted[0, 0])])
 
 
-def _numpy_variables(model, images):
-  """Random variables drawn by numpy, as in tests/models/test_sam_interactive.py (JAX's
-  initialisers take many seconds to compile on CPU)."""
-  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), images, train=False))
-  rng = np.random.default_rng(0)
-
-  def draw(path, leaf):
-    name = path[-1].key
-    if name in ("scale", "bias"):
-      return jnp.full(leaf.shape, float(name == "scale"), jnp.float32)
-    std = 1 / np.sqrt(np.prod(leaf.shape[:-1])) if leaf.ndim > 1 else 1.0
-    return jnp.asarray(rng.normal(0, std, leaf.shape).astype(np.float32))
-
-  return jax.tree_util.tree_map_with_path(draw, shapes)
-
-
 def test_a_tiny_model_learns_a_fixed_batch():
   task = _task(max_instances=2)
-  model = InteractiveSam(
-    image_size=64,
-    patch_size=8,
-    encoder_depth=2,
-    encoder_width=32,
-    encoder_heads=2,
-    encoder_window=4,
-    global_attention_indexes=(1,),
-    prompt_dim=32,
-    decoder_depth=1,
-    decoder_mlp_dim=64,
-    iou_head_hidden=32,
-    mask_in_chans=8,
-    clicks=1,
-  )
+  model = InteractiveSam(**tiny_sam.TINY, clicks=1)
   panoptic = np.zeros((2, 64, 64), np.int32)
   panoptic[0, 8:30, 6:40], panoptic[0, 36:60, 30:58] = 1001, 2001
   panoptic[1, 4:20, 4:60], panoptic[1, 28:60, 10:30] = 1001, 1002
@@ -161,7 +146,7 @@ def test_a_tiny_model_learns_a_fixed_batch():
   ):
     image[panoptic == value] = colour
   batch = {"image": jnp.asarray(image), "panoptic": jnp.asarray(panoptic)}
-  variables = _numpy_variables(model, task.inputs(batch))
+  variables = tiny_sam.numpy_variables(model, task.inputs(batch))
   optimizer = optax.adam(3e-3)
 
   @jax.jit
