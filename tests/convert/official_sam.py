@@ -14,6 +14,8 @@ import types
 import torch
 from torch import nn
 
+from segjax.models.sam import SamConfig
+
 _spec = importlib.util.find_spec("segment_anything")  # does not run the package's __init__
 if "segment_anything" not in sys.modules:
   _package = types.ModuleType("segment_anything")
@@ -106,3 +108,24 @@ def one_thread():
     yield
   finally:
     torch.set_num_threads(threads)
+
+
+# The tiny SAM the converter and predictor tests compare: 7x7 patches in windows of 4 (the
+# windowed blocks pad to 8x8); 8 decoder heads, as `segjax.convert.sam.load` assumes.
+CONFIG = SamConfig(
+  image_size=112,
+  patch_size=16,
+  encoder_depth=4,
+  encoder_width=64,
+  encoder_heads=2,
+  encoder_window=4,
+  global_attention_indexes=(1, 3),
+  prompt_dim=32,
+  decoder_depth=2,
+  decoder_heads=8,
+  decoder_mlp_dim=64,
+  num_multimask_outputs=3,
+  iou_head_depth=3,
+  iou_head_hidden=48,
+  mask_in_chans=8,
+)

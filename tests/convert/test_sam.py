@@ -11,7 +11,7 @@ import pytest
 
 from segjax.convert.sam import load
 from segjax.errors import InputError
-from segjax.models.sam import Sam, SamConfig, preprocess
+from segjax.models.sam import Sam, preprocess
 
 torch = pytest.importorskip("torch", reason="torch, the reference implementation, is not installed")
 if importlib.util.find_spec("segment_anything") is None:
@@ -22,24 +22,7 @@ _spec = importlib.util.spec_from_file_location(
 official_sam = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(official_sam)
 
-# 7x7 patches in windows of 4: the windowed blocks pad to 8x8. 8 decoder heads, as `load` assumes.
-CONFIG = SamConfig(
-  image_size=112,
-  patch_size=16,
-  encoder_depth=4,
-  encoder_width=64,
-  encoder_heads=2,
-  encoder_window=4,
-  global_attention_indexes=(1, 3),
-  prompt_dim=32,
-  decoder_depth=2,
-  decoder_heads=8,
-  decoder_mlp_dim=64,
-  num_multimask_outputs=3,
-  iou_head_depth=3,
-  iou_head_hidden=48,
-  mask_in_chans=8,
-)
+CONFIG = official_sam.CONFIG
 MODEL = Sam(CONFIG)
 IMAGE_HW = (112, 96)  # padded to 112x112 by `preprocess`
 

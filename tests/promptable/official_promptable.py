@@ -22,7 +22,6 @@ import torch
 from PIL import Image
 
 from segjax.convert.sam import load
-from segjax.models.sam import SamConfig
 
 _spec = importlib.util.spec_from_file_location(
   "official_sam", pathlib.Path(__file__).parents[1] / "convert" / "official_sam.py"
@@ -104,23 +103,8 @@ ResizeLongestSide = importlib.import_module("segment_anything.utils.transforms")
 amg = importlib.import_module("segment_anything.utils.amg")
 one_thread = official_sam.one_thread
 
-# 7x7 patches in windows of 4; 8 decoder heads, as `segjax.convert.sam.load` assumes. Low-res masks
-# are 28x28.
-CONFIG = SamConfig(
-  image_size=112,
-  patch_size=16,
-  encoder_depth=4,
-  encoder_width=64,
-  encoder_heads=2,
-  encoder_window=4,
-  global_attention_indexes=(1, 3),
-  prompt_dim=32,
-  decoder_depth=2,
-  decoder_heads=8,
-  decoder_mlp_dim=64,
-  iou_head_hidden=48,
-  mask_in_chans=8,
-)
+# Low-res masks are 28x28.
+CONFIG = official_sam.CONFIG
 
 
 def models(seed: int = 0):
