@@ -56,6 +56,9 @@ def base_config() -> ml_collections.ConfigDict:
   # A torchvision/timm/mmseg ResNet state dict (.pth, .pt or .safetensors) the user downloaded,
   # loaded into the backbone at initialisation; "" = random initialisation.
   c.model.backbone.pretrained = ""
+  # A file of the whole model's weights the user downloaded, loaded at initialisation, for models
+  # that read one (sam_interactive: an official SAM checkpoint); "" = none.
+  c.model.pretrained = ""
 
   c.loss = ml_collections.ConfigDict()
   # Named terms of the loss, each {"weight": w, **options}; see segjax.losses.LOSSES.
@@ -69,6 +72,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.optimizer.learning_rate = 1e-3  # peak learning rate, reached after warmup
   c.optimizer.weight_decay = 1e-4  # decoupled, not applied to biases and norm scales
   c.optimizer.grad_clip_norm = 1.0  # global-norm clipping; 0 disables
+  # Regular expressions searched in parameter paths ("sam/image_encoder/..."): the parameters they
+  # match are not trained (no update, no decay, no optimiser state), e.g. a pretrained encoder.
+  c.optimizer.frozen = ()
 
   c.schedule = ml_collections.ConfigDict()
   c.schedule.name = "cosine"  # cosine | poly | constant, after a linear warmup
@@ -320,6 +326,47 @@ def _check_backbone(config: ml_collections.ConfigDict) -> None:
       )
 
 
+def _check_frozen(config: ml_collections.ConfigDict) -> None:
+  import re
+
+  patterns = config.optimizer.frozen
+  _require(
+    isinstance(patterns, list | tuple) and all(isinstance(p, str) and p for p in patterns),
+    "optimizer.frozen",
+    patterns,
+    'a tuple of regular expressions, e.g. ("sam/image_encoder/",)',
+  )
+  for pattern in patterns:
+    try:
+      re.compile(pattern)
+    except re.error as error:
+      raise InputError(
+        f"config.optimizer.frozen has {pattern!r}, which is not a regular expression ({error})."
+      ) from error
+
+
+def _check_pretrained(config: ml_collections.ConfigDict) -> None:
+  import pathlib
+
+  from segjax.models import MODELS
+
+  path = config.model.pretrained
+  if not path:
+    return
+  if not hasattr(MODELS[config.model.name], "pretrained_variables"):
+    readers = sorted(n for n, m in MODELS.items() if hasattr(m, "pretrained_variables"))
+    raise InputError(
+      f"config.model.pretrained is set, but model {config.model.name!r} reads no whole-model "
+      f"checkpoint (those that do: {readers}); ResNet weights go in "
+      "config.model.backbone.pretrained."
+    )
+  if not pathlib.Path(path).expanduser().is_file():
+    raise InputError(
+      f"config.model.pretrained={path!r} is not a file: give the path of the downloaded "
+      "checkpoint (for SAM, e.g. sam_vit_b_01ec64.pth)."
+    )
+
+
 def _check_panoptic(config: ml_collections.ConfigDict) -> None:
   p = config.panoptic
   for key in ("semantic_weight", "center_weight", "offset_weight", "small_instance_weight"):
@@ -430,6 +477,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       f"config.task={MODEL_TASKS[config.model.name]!r}, or use one of {fitting}."
     )
   _check_backbone(config)
+  _check_pretrained(config)
   _choice(config, "optimizer.name", OPTIMIZERS)
   _choice(config, "schedule.name", SCHEDULES)
   for name, term in config.loss.terms.items():
@@ -486,6 +534,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     _require(isinstance(value, int) and value >= 0, key, value, "an integer >= 0 (0 = never)")
   _check_eval(config)
   _check_panoptic(config)
+  _check_frozen(config)
   lo, hi = config.data.scale_range
   _require(0 < lo <= hi, "data.scale_range", (lo, hi), "0 < min <= max")
   _require(

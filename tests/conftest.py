@@ -76,11 +76,12 @@ def cli():
 
 @pytest.fixture
 def cli_train(tfds_dir, tmp_path):
-  """`cli_train(name, steps, evals=1)`: `segjax train` of `experiments/<name>.py:tiny` on the
-  session's `shapes`, logging three times and evaluating `evals` times; returns the workdir and
-  its metrics.jsonl records."""
+  """`cli_train(name, steps, *flags, evals=1)`: `segjax train` of `experiments/<name>.py:tiny`
+  on the session's `shapes` (unless `flags` such as `--config.data.root=...` say otherwise),
+  logging three times and evaluating `evals` times; returns the workdir and its metrics.jsonl
+  records."""
 
-  def train(name: str, steps: int, *, evals: int = 1) -> tuple[pathlib.Path, list[dict]]:
+  def train(name: str, steps: int, *flags: str, evals: int = 1) -> tuple[pathlib.Path, list[dict]]:
     workdir = tmp_path / "run"
     segjax(
       "train",
@@ -90,6 +91,7 @@ def cli_train(tfds_dir, tmp_path):
       f"--config.train.log_every={steps // 3}",
       f"--config.train.eval_every={steps // evals}",
       f"--workdir={workdir}",
+      *flags,
     )
     lines = (workdir / "metrics.jsonl").read_text().splitlines()
     return workdir, [json.loads(line) for line in lines]

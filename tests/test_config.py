@@ -110,6 +110,25 @@ def test_pretrained_weights_need_a_resnet(tmp_path):
   validate(config)
 
 
+def test_whole_model_weights_need_a_model_that_reads_them_and_a_file(tmp_path):
+  config = base_config()
+  config.model.pretrained = str(tmp_path / "sam_vit_b.pth")
+  with pytest.raises(InputError, match=r"'unet' reads no whole-model checkpoint.*'sam_interactive'"):
+    validate(config)
+  config.task, config.model.name = "promptable", "sam_interactive"
+  with pytest.raises(InputError, match=r"sam_vit_b\.pth' is not a file"):
+    validate(config)
+  (tmp_path / "sam_vit_b.pth").write_bytes(b"")
+  validate(config)
+
+
+def test_frozen_patterns_must_be_regular_expressions():
+  config = base_config()
+  config.optimizer.frozen = ("backbone/(",)
+  with pytest.raises(InputError, match=r"'backbone/\(', which is not a regular expression"):
+    validate(config)
+
+
 def test_unknown_loss_term_and_bare_weight():
   config = base_config()
   config.loss.terms = ml_collections.ConfigDict({"dicee": {"weight": 1.0}})

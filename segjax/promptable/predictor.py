@@ -73,6 +73,33 @@ class SamPredictor:
     """A predictor for an official SAM checkpoint file (`segjax.convert.sam.load`)."""
     return cls(*load(path), **kwargs)
 
+  @classmethod
+  def from_run(
+    cls, workdir: str | os.PathLike, checkpoint: str = "best", **kwargs
+  ) -> "SamPredictor":
+    """A predictor for a segjax run of the `promptable` task (trained or fine-tuned SAM).
+
+    Args:
+      workdir: the run's directory.
+      checkpoint: "best", "latest" or a step number.
+      kwargs: as the constructor's; `dtype` defaults to the run's `config.model.dtype`.
+    """
+    from segjax.data import DATASETS
+    from segjax.errors import InputError
+    from segjax.models.sam.interactive import to_sam
+    from segjax.train.loop import build, load_config, restore_state
+
+    config = load_config(workdir)
+    if config.task != "promptable":
+      raise InputError(
+        f"{workdir} is a run of task {config.task!r}; SamPredictor needs a promptable run."
+      )
+    exp = build(config, DATASETS[config.data.name](config.data, config.eval.split))
+    _, state = restore_state(exp, str(workdir), str(checkpoint))
+    variables = to_sam({"params": state.params, "batch_stats": state.batch_stats})
+    kwargs.setdefault("dtype", jnp.dtype(config.model.dtype))
+    return cls(exp.model.config, jax.device_get(variables), **kwargs)
+
   @property
   def is_image_set(self) -> bool:
     return self._embedding is not None

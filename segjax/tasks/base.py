@@ -11,9 +11,27 @@ import numpy as np
 from PIL import Image
 
 from segjax.data import Dataset
+from segjax.errors import InputError
 
 Batch = dict[str, jax.Array]
 Outputs = dict[str, jax.Array]
+
+
+def thing_classes(config, dataset: Dataset) -> tuple[int, ...]:
+  """The ids of `dataset`'s thing classes, which the instance, panoptic and promptable tasks need.
+
+  Raises:
+    InputError: the data set has no instances.
+  """
+  if not dataset.things:
+    hint = ""
+    if config.data.name == "folder":
+      hint = ": give each split an instances/ folder of instance masks (README, your own data)"
+    raise InputError(
+      f"Task {config.task!r} needs objects (thing classes with instance masks); the data set "
+      f"{config.data.name!r} has none{hint}."
+    )
+  return tuple(int(c) for c in dataset.things)
 
 
 class Task(abc.ABC):

@@ -14,7 +14,7 @@ import numpy as np
 from segjax import viz
 from segjax.losses.detection import mask_rcnn_losses
 from segjax.metrics import coco_mask_ap
-from segjax.tasks.base import Batch, Outputs, Task
+from segjax.tasks.base import Batch, Outputs, Task, thing_classes
 
 LABEL_DIVISOR = 1000
 TARGETS = ("gt_boxes", "gt_labels", "gt_masks", "gt_valid")
@@ -61,11 +61,7 @@ class InstanceTask(Task):
 
   def __init__(self, config, dataset):
     super().__init__(config, dataset)
-    if not dataset.things:
-      raise ValueError(
-        f"Instance segmentation needs thing classes; the data set {config.data.name!r} has none."
-      )
-    self.things = tuple(dataset.things)
+    self.things = thing_classes(config, dataset)
     self.max_instances = config.data.max_instances
 
   @property

@@ -29,7 +29,7 @@ from segjax.metrics.panoptic import PanopticStats, panoptic_scores, panoptic_sta
 from segjax.models.panoptic.merge import merge_panoptic
 from segjax.models.panoptic.postprocess import panoptic_deeplab_postprocess
 from segjax.models.panoptic.targets import panoptic_deeplab_targets
-from segjax.tasks.base import Batch, Outputs, Task
+from segjax.tasks.base import Batch, Outputs, Task, thing_classes
 from segjax.tasks.instance import detection_targets, instances_from_panoptic
 
 LABEL_DIVISOR = 1000
@@ -155,16 +155,12 @@ class PanopticTask(Task):
 
   def __init__(self, config, dataset):
     super().__init__(config, dataset)
-    if not dataset.things:
-      raise InputError(
-        f"Panoptic segmentation needs thing classes; the data set {config.data.name!r} has none."
-      )
+    self.things = thing_classes(config, dataset)
     if config.model.name not in BRANCHES:
       raise InputError(
         f"config.model.name={config.model.name!r} is not a panoptic model; use one of "
         f"{sorted(BRANCHES)}."
       )
-    self.things = tuple(int(c) for c in dataset.things)
     self.stuff = tuple(int(c) for c in dataset.stuff)
     self.max_instances = config.data.max_instances
     self.branch = BRANCHES[config.model.name](self)

@@ -19,7 +19,7 @@ from segjax.errors import InputError
 from segjax.metrics.interactive import interactive_scores
 from segjax.models.sam import PIXEL_MEAN, PIXEL_STD
 from segjax.models.sam.interactive import mask_ious
-from segjax.tasks.base import Batch, Outputs, Task
+from segjax.tasks.base import Batch, Outputs, Task, thing_classes
 from segjax.tasks.instance import instances_from_panoptic
 
 LABEL_DIVISOR = 1000
@@ -121,12 +121,7 @@ class PromptableTask(Task):
 
   def __init__(self, config, dataset):
     super().__init__(config, dataset)
-    if not dataset.things:
-      raise InputError(
-        f"Promptable segmentation prompts thing instances; the data set {config.data.name!r} "
-        "has no thing classes."
-      )
-    self.things = tuple(int(c) for c in dataset.things)
+    self.things = thing_classes(config, dataset)
     self.max_instances = config.data.max_instances
 
   def inputs(self, batch: Batch) -> jax.Array:

@@ -29,7 +29,14 @@ from segjax.train import sharding
 from segjax.train.checkpoint import Checkpoints
 from segjax.train.evaluate import evaluate, make_eval_step
 from segjax.train.logging import MetricWriter, Progress
-from segjax.train.state import TrainState, create_state, learning_rate_schedule, make_optimizer
+from segjax.train.state import (
+  TrainState,
+  create_state,
+  frozen_mask,
+  learning_rate_schedule,
+  make_optimizer,
+  parameter_path,
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -110,7 +117,37 @@ def init_state(exp: Experiment, key: jax.Array) -> TrainState:
   if exp.config.model.backbone.pretrained:
     state = load_pretrained_backbone(state, exp.model, exp.config.model.backbone.pretrained)
     state = jax.device_put(state, exp.state_sharding)
+  if exp.config.model.pretrained:
+    state = load_pretrained_model(state, exp, exp.config.model.pretrained)
   return state
+
+
+def load_pretrained_model(state: TrainState, exp: Experiment, path: str) -> TrainState:
+  """`state` with every variable from the checkpoint file `path`, which the model reads
+  (`model.pretrained_variables`), and a fresh optimiser state for them.
+
+  Raises:
+    InputError: the file's variables do not have the model's paths and shapes.
+  """
+  variables = exp.model.pretrained_variables(str(pathlib.Path(path).expanduser()))
+  loaded = {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
+  expected = {"params": state.params, "batch_stats": state.batch_stats}
+  shapes = lambda tree: {
+    parameter_path(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(tree)
+  }
+  have, want = shapes(loaded), shapes(expected)
+  for name in sorted(set(have) | set(want)):
+    if have.get(name) != want.get(name):
+      raise InputError(
+        f"{path}: variable {name} has shape {have.get(name)} but the model's is "
+        f"{want.get(name)} (None: absent); the checkpoint does not fit config.model."
+      )
+  loaded = jax.tree.map(lambda x: np.asarray(x, np.float32), loaded)
+  params = loaded["params"]
+  state = state.replace(
+    params=params, batch_stats=loaded["batch_stats"], opt_state=exp.optimizer.init(params)
+  )
+  return jax.device_put(state, exp.state_sharding)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -123,6 +160,7 @@ def make_train_step(exp: Experiment):
   """
   task, model, optimizer = exp.task, exp.model, exp.optimizer
   schedule_lr = make_lr_fn(exp.config)
+  frozen = tuple(exp.config.optimizer.frozen)
 
   def train_step(state: TrainState, batch, key):
     rngs = step_rngs(key, state.step)
@@ -143,6 +181,10 @@ def make_train_step(exp: Experiment):
       return loss, (aux, updates.get("batch_stats", state.batch_stats))
 
     (loss, (aux, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    if frozen:  # their gradients are never used, so XLA does not compute them
+      grads = jax.tree.map(
+        lambda g, f: jnp.zeros_like(g) if f else g, grads, frozen_mask(state.params, frozen)
+      )
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule_lr(state.step)}

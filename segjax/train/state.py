@@ -1,11 +1,15 @@
 """The train state and the optimiser that updates it."""
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import flax
 import jax
 import jax.numpy as jnp
 import optax
+
+from segjax.errors import InputError
 
 
 @flax.struct.dataclass
@@ -48,8 +52,37 @@ def _decay_mask(params):
   return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
+def parameter_path(path) -> str:
+  """ "sam/image_encoder/blocks_0/attn/qkv/kernel": a parameter's key path joined by "/"."""
+  return "/".join(str(getattr(key, "key", key)) for key in path)
+
+
+def frozen_mask(params, patterns: Sequence[str]):
+  """A tree of bools like `params`: True where a pattern (a regular expression, searched in the
+  parameter's path, `parameter_path`) matches.
+
+  Raises:
+    InputError: a pattern that matches no parameter (a typo would otherwise train everything).
+  """
+  paths = [parameter_path(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+  for pattern in patterns:
+    if not any(re.search(pattern, path) for path in paths):
+      modules = sorted({path.rsplit("/", 2)[0] for path in paths})
+      raise InputError(
+        f"config.optimizer.frozen has {pattern!r}, which matches no parameter; paths look like "
+        f"{paths[0]!r}. Modules: {modules[:12]}{' ...' if len(modules) > 12 else ''}."
+      )
+  return jax.tree_util.tree_map_with_path(
+    lambda path, _: any(re.search(p, parameter_path(path)) for p in patterns), params
+  )
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
-  """AdamW or SGD with Nesterov momentum, global-norm clipping and the schedule of `config`."""
+  """AdamW or SGD with Nesterov momentum, global-norm clipping and the schedule of `config`.
+
+  Parameters matched by `config.optimizer.frozen` keep their values: no update, no weight decay,
+  no optimiser state, and they are left out of the clipped norm.
+  """
   schedule = learning_rate_schedule(config.optimizer, config.schedule, config.train.steps)
   if config.optimizer.name == "adamw":
     core = optax.adamw(schedule, weight_decay=config.optimizer.weight_decay, mask=_decay_mask)
@@ -61,8 +94,15 @@ def make_optimizer(config) -> optax.GradientTransformation:
   else:
     raise ValueError(f"config.optimizer.name={config.optimizer.name!r} is not adamw|sgd.")
   if config.optimizer.grad_clip_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(config.optimizer.grad_clip_norm), core)
-  return core
+    core = optax.chain(optax.clip_by_global_norm(config.optimizer.grad_clip_norm), core)
+  patterns = tuple(config.optimizer.frozen)
+  if not patterns:
+    return core
+
+  def labels(params):
+    return jax.tree.map(lambda f: "frozen" if f else "trained", frozen_mask(params, patterns))
+
+  return optax.multi_transform({"trained": core, "frozen": optax.set_to_zero()}, labels)
 
 
 def create_state(model, optimizer, key: jax.Array, image_shape: tuple[int, ...]) -> TrainState:

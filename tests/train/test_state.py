@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from segjax.config import base_config
+from segjax.errors import InputError
 from segjax.train.state import learning_rate_schedule, make_optimizer
 
 
@@ -46,3 +47,39 @@ def test_weight_decay_spares_biases_and_norms(name):
   np.testing.assert_allclose(updates["conv"]["kernel"], -0.1 * 0.5 * factor, rtol=1e-6)
   for leaf in (updates["conv"]["bias"], updates["bn"]["scale"], updates["bn"]["bias"]):
     np.testing.assert_array_equal(leaf, 0.0)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adamw"])
+def test_frozen_parameters_keep_their_values_and_get_no_state(name):
+  c = base_config()
+  c.optimizer.name, c.optimizer.learning_rate, c.optimizer.weight_decay = name, 0.1, 0.5
+  c.schedule.name, c.schedule.warmup_steps, c.optimizer.grad_clip_norm = "constant", 0, 1.0
+  c.optimizer.frozen = ("^encoder/",)
+  optimizer = make_optimizer(c)
+  params = {
+    "encoder": {"conv": {"kernel": jnp.ones((3, 3, 2, 4)), "bias": jnp.ones((4,))}},
+    "decoder": {"encoder_proj": {"kernel": jnp.ones((2, 4))}},  # "encoder" not at the start
+  }
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 3.0), params)
+  state = optimizer.init(params)
+  updates, _ = optimizer.update(grads, state, params)
+  for leaf in jax.tree.leaves(updates["encoder"]):
+    np.testing.assert_array_equal(leaf, 0.0)
+  # The trained kernel's gradient is clipped to norm 1 over the trained parameters alone (8
+  # entries of 3: each 1/sqrt(8)), then SGD (1 + 0.9 Nesterov) or Adam's sign-like first step,
+  # plus decay 0.1 * 0.5 * 1.
+  clipped = 1 / np.sqrt(8)
+  step = 1.9 * (clipped + 0.5) if name == "sgd" else 1.0 + 0.5
+  np.testing.assert_allclose(updates["decoder"]["encoder_proj"]["kernel"], -0.1 * step, rtol=1e-5)
+  # No momentum or moments are kept for frozen parameters.
+  shapes = {leaf.shape for leaf in jax.tree.leaves(state) if hasattr(leaf, "shape")}
+  assert (3, 3, 2, 4) not in shapes and (2, 4) in shapes
+
+
+def test_a_frozen_pattern_that_matches_nothing_names_it_and_the_modules():
+  c = base_config()
+  c.optimizer.frozen = ("image_encoder",)
+  optimizer = make_optimizer(c)
+  params = {"backbone": {"conv": {"kernel": jnp.ones((1, 1, 2, 2))}}}
+  with pytest.raises(InputError, match=r"'image_encoder', which matches no parameter.*backbone"):
+    optimizer.init(params)

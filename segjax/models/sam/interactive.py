@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from segjax.errors import InputError
 from segjax.metrics.interactive import next_clicks
 from segjax.models.sam.config import SamConfig
 from segjax.models.sam.model import Sam
@@ -37,6 +38,12 @@ def from_sam(variables: dict) -> dict:
   """`Sam`'s variables (`{"params", "buffers"}`, e.g. from `segjax.convert.sam.load`) laid out as
   `InteractiveSam`'s: `{"params": {"sam": ...}, "batch_stats": {"sam": ...}}`."""
   return {"params": {"sam": variables["params"]}, "batch_stats": {"sam": variables["buffers"]}}
+
+
+def to_sam(variables: dict) -> dict:
+  """`InteractiveSam`'s variables (a trained run's params and batch_stats) as `Sam`'s, for
+  `segjax.promptable.SamPredictor`; the inverse of `from_sam`."""
+  return {"params": variables["params"]["sam"], "buffers": variables["batch_stats"]["sam"]}
 
 
 def _swap_buffers(variables):
@@ -143,7 +150,6 @@ class InteractiveSam(nn.Module):
       and 2 more that only feed the mask back, which this model leaves out).
     eval_clicks: clicks of the evaluation protocol (NoC and NoF count up to it; at least 5).
     grid_points: without targets, the image is prompted by a grid of this many points a side.
-    freeze_image_encoder: no gradient reaches the image encoder (weight decay still would).
     dtype: compute dtype.
 
   `__call__(images f[B,H,W,3], *, train, targets=None)`: images normalised with SAM's
@@ -186,7 +192,6 @@ class InteractiveSam(nn.Module):
   clicks: int = 3
   eval_clicks: int = 20
   grid_points: int = 4
-  freeze_image_encoder: bool = False
   dtype: jnp.dtype = jnp.float32
 
   @property
@@ -197,6 +202,29 @@ class InteractiveSam(nn.Module):
       return getattr(SamConfig, self.size)()
     fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(SamConfig)}
     return SamConfig(**{**fields, "global_attention_indexes": tuple(self.global_attention_indexes)})
+
+  @nn.nowrap  # called on the unbound model, outside `init` and `apply`
+  def pretrained_variables(self, path) -> dict:
+    """This model's variables from an official SAM checkpoint file (`segjax.convert.sam.load`),
+    as `config.model.pretrained` loads them at initialisation.
+
+    Raises:
+      InputError: the file is not a SAM checkpoint, or one of other sizes than this model's.
+    """
+    from segjax.convert.sam import load  # the converter imports the models
+
+    config, variables = load(path)
+    if config != self.config:
+      named = [size for size in SIZES if getattr(SamConfig, size)() == config]
+      if named:
+        fix = f"set config.model.kwargs.size={named[0]!r}"
+      else:
+        fields = dataclasses.fields(SamConfig)
+        wrong = {f.name: getattr(config, f.name) for f in fields}
+        wrong = {k: v for k, v in wrong.items() if getattr(self.config, k) != v}
+        fix = "set " + ", ".join(f"config.model.kwargs.{k}={v!r}" for k, v in wrong.items())
+      raise InputError(f"{path} holds a SAM of other sizes than config.model's: {fix}.")
+    return from_sam(variables)
 
   def setup(self):
     sam = nn.map_variables(
@@ -216,8 +244,6 @@ class InteractiveSam(nn.Module):
       raise ValueError(f"Images of {h}x{w} do not fit SAM's {cfg.image_size}-pixel input.")
     x = jnp.pad(images, ((0, 0), (0, cfg.image_size - h), (0, cfg.image_size - w), (0, 0)))
     embeddings = self.sam.encode_image(x)
-    if self.freeze_image_encoder:
-      embeddings = jax.lax.stop_gradient(embeddings)
     if targets is None:
       if train:
         raise ValueError("InteractiveSam in training needs `targets` (masks, valid).")
