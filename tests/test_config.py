@@ -113,7 +113,7 @@ def test_pretrained_weights_need_a_resnet(tmp_path):
 def test_whole_model_weights_need_a_model_that_reads_them_and_a_file(tmp_path):
   config = base_config()
   config.model.pretrained = str(tmp_path / "sam_vit_b.pth")
-  with pytest.raises(InputError, match=r"'unet' reads no whole-model checkpoint.*'sam_interactive'"):
+  with pytest.raises(InputError, match=r"'unet' reads no whole-model checkpoint.*sam_interactive"):
     validate(config)
   config.task, config.model.name = "promptable", "sam_interactive"
   with pytest.raises(InputError, match=r"sam_vit_b\.pth' is not a file"):

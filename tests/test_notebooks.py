@@ -9,9 +9,12 @@ import pytest
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def execute(name: str, workdir: str, *, limit: int, kernel: str, monkeypatch) -> list[dict]:
-  """Runs `notebooks/<name>` on `workdir`'s first `limit` validation images; returns the outputs
-  of its code cells. Raises CellExecutionError, with the cell and its traceback, if a cell fails."""
+def execute(
+  name: str, workdir: str, *, limit: int, kernel: str, monkeypatch, **env: str
+) -> list[dict]:
+  """Runs `notebooks/<name>` on `workdir`'s first `limit` validation images, with the environment
+  variables `env` set; returns the outputs of its code cells. Raises CellExecutionError, with the
+  cell and its traceback, if a cell fails."""
   path = NOTEBOOKS / name
   nb = nbformat.read(path, as_version=4)
   code = [cell for cell in nb.cells if cell.cell_type == "code"]
@@ -20,6 +23,8 @@ def execute(name: str, workdir: str, *, limit: int, kernel: str, monkeypatch) ->
   )
   monkeypatch.setenv("SEGJAX_WORKDIR", workdir)
   monkeypatch.setenv("SEGJAX_LIMIT", str(limit))
+  for key, value in env.items():
+    monkeypatch.setenv(key, value)
   # Headless and Agg-rendered, like Agg, but it also sends each figure to the notebook as a PNG;
   # set explicitly, since an MPLBACKEND=Agg inherited from the shell would hide every figure.
   monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
@@ -55,6 +60,11 @@ def tiny_instance_workdir(experiment, tfds_dir, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_promptable_workdir(experiment, tfds_dir, tmp_path_factory) -> str:
+  return trained_workdir(experiment, tfds_dir, tmp_path_factory, "sam_tiny_shapes")
+
+
+@pytest.fixture(scope="session")
 def tiny_panoptic_workdir(experiment, tfds_dir, tmp_path_factory) -> str:
   return trained_workdir(experiment, tfds_dir, tmp_path_factory, "panoptic_deeplab_shapes")
 
@@ -83,3 +93,22 @@ def test_panoptic_notebook_executes_and_draws(tiny_panoptic_workdir, kernel, mon
   )
   assert figures(outputs) >= 4
   assert "pq:" in text(outputs) and "checkpoint step 4" in text(outputs)
+
+
+@pytest.mark.slow
+def test_promptable_notebook_clicks_draws_and_plots_the_click_curve(
+  tiny_promptable_workdir, kernel, monkeypatch
+):
+  outputs = execute(
+    "promptable.ipynb",
+    tiny_promptable_workdir,
+    limit=1,
+    kernel=kernel,
+    monkeypatch=monkeypatch,
+    SEGJAX_MODEL=tiny_promptable_workdir,
+  )
+  assert figures(outputs) >= 3  # candidates, points and box, click curve
+  assert "NoC@85" in text(outputs) and "encoded in" in text(outputs)
+  # The last figure is ipympl's canvas, which takes clicks.
+  widgets = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+  assert widgets, "the click figure is not an interactive canvas"

@@ -98,6 +98,7 @@ def test_a_checkpoint_of_other_sizes_names_the_model_kwargs_to_set(experiment, t
   with pytest.raises(
     InputError,
     match=r"sam_tiny\.pth holds a SAM of other sizes than config\.model's: set "
-    r"config\.model\.kwargs\.encoder_depth=2, config\.model\.kwargs\.global_attention_indexes=\(1,\)",
+    r"config\.model\.kwargs\.encoder_depth=2, "
+    r"config\.model\.kwargs\.global_attention_indexes=\(1,\)",
   ):
     model.pretrained_variables(checkpoint)
