@@ -32,10 +32,10 @@ from segjax.train.logging import MetricWriter, Progress
 from segjax.train.state import (
   TrainState,
   create_state,
-  frozen_mask,
   learning_rate_schedule,
   make_optimizer,
   parameter_path,
+  without_frozen,
 )
 
 
@@ -181,10 +181,7 @@ def make_train_step(exp: Experiment):
       return loss, (aux, updates.get("batch_stats", state.batch_stats))
 
     (loss, (aux, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    if frozen:  # their gradients are never used, so XLA does not compute them
-      grads = jax.tree.map(
-        lambda g, f: jnp.zeros_like(g) if f else g, grads, frozen_mask(state.params, frozen)
-      )
+    grads = without_frozen(grads, state.params, frozen)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule_lr(state.step)}

@@ -77,6 +77,15 @@ def frozen_mask(params, patterns: Sequence[str]):
   )
 
 
+def without_frozen(grads, params, patterns: Sequence[str]):
+  """`grads` with zeros for the parameters `patterns` freeze, so that logging their norm does not
+  keep them: XLA then never computes them."""
+  if not patterns:
+    return grads
+  frozen = frozen_mask(params, patterns)
+  return jax.tree.map(lambda g, f: jnp.zeros_like(g) if f else g, grads, frozen)
+
+
 def make_optimizer(config) -> optax.GradientTransformation:
   """AdamW or SGD with Nesterov momentum, global-norm clipping and the schedule of `config`.
 

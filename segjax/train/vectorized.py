@@ -39,7 +39,7 @@ from segjax.train.loop import (
   step_rngs,
   write_config,
 )
-from segjax.train.state import TrainState
+from segjax.train.state import TrainState, without_frozen
 
 
 def _differences_outside_loss(configs: list[ml_collections.ConfigDict]) -> list[str]:
@@ -66,6 +66,7 @@ def stacked_step_fn(exp, tasks, aux_keys: tuple[str, ...]):
   """
   model, optimizer = exp.model, exp.optimizer
   schedule_lr = make_lr_fn(exp.config)
+  frozen = tuple(exp.config.optimizer.frozen)
   zero = jnp.zeros((), jnp.float32)
 
   def step(state, batch, key):
@@ -91,6 +92,7 @@ def stacked_step_fn(exp, tasks, aux_keys: tuple[str, ...]):
       return losses.sum(), (losses, aux, updates.get("batch_stats", state.batch_stats))
 
     (_, (losses, aux, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    grads = without_frozen(grads, state.params, frozen)
     updates, opt_state = jax.vmap(optimizer.update)(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
@@ -234,10 +236,17 @@ def train_variants(
 
 
 def _outputs_shape(exp, batch):
-  """Shapes of the model's outputs on `batch`, for tracing the losses once."""
+  """Shapes of the model's training outputs on `batch`, for tracing the losses once."""
 
   def outputs(state, batch):
     variables = {"params": state.params, "batch_stats": state.batch_stats}
-    return exp.model.apply(variables, exp.task.inputs(batch), train=False)
+    return exp.model.apply(
+      variables,
+      exp.task.inputs(batch),
+      train=True,
+      rngs=step_rngs(jax.random.key(0), state.step),
+      mutable=["batch_stats"],
+      **exp.task.model_kwargs(batch, train=True),
+    )[0]
 
   return jax.eval_shape(outputs, exp.abstract_state, batch)
