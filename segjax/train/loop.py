@@ -107,7 +107,8 @@ def seed_key(seed: int) -> jax.Array:
 
 
 def init_state(exp: Experiment, key: jax.Array) -> TrainState:
-  """Parameters from `key`, with the backbone's from `config.model.backbone.pretrained` if set."""
+  """Parameters from `key`, then the backbone's from `config.model.backbone.pretrained` and the
+  whole model's from `config.model.pretrained`, where set."""
   image_shape = (1, *exp.config.data.image_size, 3)
   init = jax.jit(
     lambda k: create_state(exp.model, exp.optimizer, k, image_shape),
