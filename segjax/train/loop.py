@@ -213,6 +213,25 @@ def make_lr_fn(config):
 # ----------------------------------------------------------------------------------------------
 # The run.
 # ----------------------------------------------------------------------------------------------
+def check_writable(workdir: pathlib.Path) -> None:
+  """Creates `workdir` and writes a probe file in it, so that an unwritable or full disk stops the
+  run before data and model are built, not at the first checkpoint.
+
+  Raises:
+    InputError: naming the workdir and the system's reason.
+  """
+  probe = workdir / f".write_probe.{jax.process_index()}"
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    probe.write_bytes(b"\0" * 4096)
+    probe.unlink()
+  except OSError as error:
+    raise InputError(
+      f"The workdir {workdir} cannot be written ({error.strerror or error}): choose a "
+      "writable --workdir with free space."
+    ) from error
+
+
 def write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
   """Writes config.json; a different earlier one is kept as config.<n>.json, never overwritten."""
   if jax.process_index() != 0:
@@ -266,7 +285,7 @@ def train(
   """
   config_lib.validate(config)
   workdir_path = pathlib.Path(workdir)
-  workdir_path.mkdir(parents=True, exist_ok=True)
+  check_writable(workdir_path)
 
   # Data and model.
   dataset = DATASETS[config.data.name](config.data, config.data.train_split)

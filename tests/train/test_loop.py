@@ -228,3 +228,11 @@ def test_boundary_loss_trains_with_maps_from_the_input_pipeline(tiny_config, tmp
   train(tiny_config, str(tmp_path))
   (last,) = [r for r in read_metrics(tmp_path) if r["split"] == "train" and r["step"] == 4]
   assert np.isfinite(last["loss_boundary"]) and last["loss_boundary"] != 0.0
+
+
+def test_an_unwritable_workdir_stops_the_run_before_the_data_is_opened(tiny_config, tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a folder")
+  tiny_config.data.name, tiny_config.data.root = "folder", str(tmp_path / "no_data_here")
+  with pytest.raises(InputError, match=r"workdir .*a_file/run cannot be written .*writable"):
+    train(tiny_config, str(blocker / "run"))
