@@ -13,6 +13,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from segjax.errors import InputError
+from segjax.train.state import path_shapes
 
 
 class Checkpoints:
@@ -136,13 +137,7 @@ def _saved_shapes(path: pathlib.Path) -> dict[str, tuple[int, ...]]:
     metadata = ocp.StandardCheckpointer().metadata(path).item_metadata
   finally:
     logging.set_verbosity(verbosity)
-  leaves = jax.tree_util.tree_leaves_with_path(metadata)
-  return {_path_name(p): tuple(m.shape) for p, m in leaves}
-
-
-def _path_name(path) -> str:
-  """`params/down_0/...`: the same for a dataclass field and the dict key orbax saves it as."""
-  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+  return path_shapes(metadata)
 
 
 def _check_compatible(saved: dict, abstract_state, directory: pathlib.Path) -> None:
@@ -151,8 +146,7 @@ def _check_compatible(saved: dict, abstract_state, directory: pathlib.Path) -> N
   Arrays that are only missing (none extra, none reshaped) are what a damaged metadata file
   looks like; that case is left to the restore, which then treats the step as unreadable.
   """
-  leaves = jax.tree_util.tree_leaves_with_path(abstract_state)
-  expected = {_path_name(p): tuple(x.shape) for p, x in leaves}
+  expected = path_shapes(abstract_state)
   missing, extra = sorted(expected.keys() - saved.keys()), sorted(saved.keys() - expected.keys())
   reshaped = sorted(k for k in expected.keys() & saved.keys() if expected[k] != saved[k])
   if not extra and not reshaped:

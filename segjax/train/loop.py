@@ -34,7 +34,7 @@ from segjax.train.state import (
   create_state,
   learning_rate_schedule,
   make_optimizer,
-  parameter_path,
+  path_shapes,
   without_frozen,
 )
 
@@ -133,10 +133,7 @@ def load_pretrained_model(state: TrainState, exp: Experiment, path: str) -> Trai
   variables = exp.model.pretrained_variables(str(pathlib.Path(path).expanduser()))
   loaded = {"params": variables["params"], "batch_stats": variables.get("batch_stats", {})}
   expected = {"params": state.params, "batch_stats": state.batch_stats}
-  shapes = lambda tree: {
-    parameter_path(p): tuple(np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(tree)
-  }
-  have, want = shapes(loaded), shapes(expected)
+  have, want = path_shapes(loaded), path_shapes(expected)
   for name in sorted(set(have) | set(want)):
     if have.get(name) != want.get(name):
       raise InputError(

@@ -52,19 +52,26 @@ def _decay_mask(params):
   return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
-def parameter_path(path) -> str:
-  """ "sam/image_encoder/blocks_0/attn/qkv/kernel": a parameter's key path joined by "/"."""
-  return "/".join(str(getattr(key, "key", key)) for key in path)
+def path_name(path) -> str:
+  """ "params/sam/image_encoder/blocks_0/attn/qkv/kernel": a key path joined by "/", the same for a
+  dataclass field and the dict key orbax saves it as."""
+  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
+def path_shapes(tree) -> dict[str, tuple[int, ...]]:
+  """`{path_name: shape}` of the arrays (or shape structs, or orbax metadata) of `tree`."""
+  return {path_name(p): tuple(x.shape) for p, x in jax.tree_util.tree_leaves_with_path(tree)}
 
 
 def frozen_mask(params, patterns: Sequence[str]):
   """A tree of bools like `params`: True where a pattern (a regular expression, searched in the
-  parameter's path, `parameter_path`) matches.
+  parameter's `path_name`) matches.
 
   Raises:
     InputError: a pattern that matches no parameter (a typo would otherwise train everything).
   """
-  paths = [parameter_path(path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+  names = jax.tree_util.tree_map_with_path(lambda path, _: path_name(path), params)
+  paths = jax.tree.leaves(names)
   for pattern in patterns:
     if not any(re.search(pattern, path) for path in paths):
       modules = sorted({path.rsplit("/", 2)[0] for path in paths})
@@ -72,9 +79,7 @@ def frozen_mask(params, patterns: Sequence[str]):
         f"config.optimizer.frozen has {pattern!r}, which matches no parameter; paths look like "
         f"{paths[0]!r}. Modules: {modules[:12]}{' ...' if len(modules) > 12 else ''}."
       )
-  return jax.tree_util.tree_map_with_path(
-    lambda path, _: any(re.search(p, parameter_path(path)) for p in patterns), params
-  )
+  return jax.tree.map(lambda name: any(re.search(p, name) for p in patterns), names)
 
 
 def without_frozen(grads, params, patterns: Sequence[str]):
