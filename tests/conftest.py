@@ -13,22 +13,13 @@ os.environ.setdefault(
 )
 
 import pytest
+from experiment_files import load_experiment
 
 from segjax import runtime
 
 runtime.configure()
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def load_experiment(name: str):
-  """The module `experiments/<name>.py` (its get_config, VARIANTS, sweep)."""
-  import importlib.util
-
-  spec = importlib.util.spec_from_file_location(name, REPO / f"experiments/{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ The expectations are read from the runs' own files (metrics.jsonl, summary.csv) 
 """
 
 import csv
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -14,6 +13,7 @@ import nbclient
 import nbformat
 import numpy as np
 import pytest
+from experiment_files import load_experiment
 
 from segjax import ablation_plots
 from segjax.sweep import run_sweep
@@ -30,10 +30,7 @@ RARE = ("pole", "sign")  # below 2% of shapes/64's train pixels (see tests/test_
 @pytest.fixture(scope="module")
 def sweep_dir(tfds_dir, tmp_path_factory) -> pathlib.Path:
   """Three variants of the loss ablation's `:tiny` config (4 steps), one seed each."""
-  path = REPO / "experiments/loss_ablation_shapes.py"
-  spec = importlib.util.spec_from_file_location("loss_ablation_shapes", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = load_experiment("loss_ablation_shapes")
   base = module.get_config("tiny")
   base.data.tfds_dir = tfds_dir
   workdir = tmp_path_factory.mktemp("ablation")

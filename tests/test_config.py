@@ -1,10 +1,10 @@
 """Config validation: every experiment passes; a bad key or value fails at once, by name."""
 
-import importlib.util
 import pathlib
 
 import ml_collections
 import pytest
+from experiment_files import load_experiment
 
 from segjax.config import base_config, validate
 from segjax.errors import InputError
@@ -12,16 +12,9 @@ from segjax.errors import InputError
 EXPERIMENTS = sorted((pathlib.Path(__file__).resolve().parents[1] / "experiments").glob("*.py"))
 
 
-def _load(path):
-  spec = importlib.util.spec_from_file_location(path.stem, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
 def test_every_experiment_and_variant_validates(path):
-  module = _load(path)
+  module = load_experiment(path.stem)
   for arg in module.VARIANTS:
     validate(module.get_config(arg))
   with pytest.raises(ValueError, match="Unknown variant"):

@@ -1,7 +1,6 @@
 """segjax.sweep and runs.load against the runs' own metrics.jsonl, read here line by line."""
 
 import csv
-import importlib.util
 import json
 import os
 import pathlib
@@ -11,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from experiment_files import load_experiment
 
 from segjax import runs
 from segjax.errors import InputError
@@ -27,10 +27,7 @@ RARE = ("pole", "sign")
 
 
 def experiment():
-  spec = importlib.util.spec_from_file_location("loss_ablation_shapes", EXPERIMENT)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return load_experiment("loss_ablation_shapes")
 
 
 def variants(*names: str) -> list[dict]:

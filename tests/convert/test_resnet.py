@@ -1,8 +1,5 @@
 """The ResNet converter against a PyTorch ResNet with random weights, stage by stage."""
 
-import importlib.util
-import pathlib
-
 import jax
 import numpy as np
 import pytest
@@ -12,11 +9,7 @@ from segjax.errors import InputError
 from segjax.models.backbones import ResNet
 
 torch = pytest.importorskip("torch", reason="torch, the reference implementation, is not installed")
-_spec = importlib.util.spec_from_file_location(
-  "torch_resnet", pathlib.Path(__file__).with_name("torch_resnet.py")
-)
-torch_resnet = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(torch_resnet)
+import torch_resnet  # noqa: E402
 
 
 def _compare(reference, depth, *, output_stride=None, size=(64, 80), seed=0, **options):

@@ -1,26 +1,19 @@
 """The SAM converter against the official PyTorch model with random weights: the config read from
 the shapes, image embeddings, and masks and IoUs for every kind of prompt."""
 
-import importlib.util
-import pathlib
 import re
 
 import jax
 import numpy as np
 import pytest
+from references import require_official_sam
 
 from segjax.convert.sam import load
 from segjax.errors import InputError
 from segjax.models.sam import Sam, preprocess
 
-torch = pytest.importorskip("torch", reason="torch, the reference implementation, is not installed")
-if importlib.util.find_spec("segment_anything") is None:
-  pytest.skip("segment_anything, the reference, is not installed", allow_module_level=True)
-_spec = importlib.util.spec_from_file_location(
-  "official_sam", pathlib.Path(__file__).with_name("official_sam.py")
-)
-official_sam = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(official_sam)
+torch = require_official_sam()
+import official_sam  # noqa: E402
 
 CONFIG = official_sam.CONFIG
 MODEL = Sam(CONFIG)

@@ -2,14 +2,11 @@
 partitioning and relative-position resampling. Equality with the official model is tested with
 the converter (tests/convert/test_sam.py)."""
 
-import functools
-import importlib.util
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from references import require_official_sam
 
 from segjax.models.sam import PIXEL_MEAN, PIXEL_STD, Sam, SamConfig, preprocess
 from segjax.models.sam.image_encoder import (
@@ -51,20 +48,11 @@ def _shapes(module, *args, method=None, dtype=jnp.float32):
   return jax.tree.map(lambda x: (x.shape, x.dtype), jax.eval_shape(init))
 
 
-@functools.cache
-def _load_official_sam():
-  path = pathlib.Path(__file__).parents[1] / "convert" / "official_sam.py"
-  spec = importlib.util.spec_from_file_location("official_sam", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def _official_sam():
-  pytest.importorskip("torch", reason="torch, the reference implementation, is not installed")
-  if importlib.util.find_spec("segment_anything") is None:
-    pytest.skip("segment_anything, the reference, is not installed")
-  return _load_official_sam()
+  require_official_sam()
+  import official_sam
+
+  return official_sam
 
 
 def test_image_encoder_shape():

@@ -3,13 +3,12 @@ training and one evaluation pass of a tiny model (prompts where SAM's recipe put
 protocol's IoUs)."""
 
 import functools
-import importlib.util
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_sam
 
 from segjax.metrics.interactive import mask_iou
 from segjax.models.sam import Sam, SamConfig
@@ -22,17 +21,6 @@ from segjax.models.sam.interactive import (
   sample_in,
 )
 
-
-def _load_tiny_sam():
-  spec = importlib.util.spec_from_file_location(
-    "tiny_sam", pathlib.Path(__file__).resolve().parents[1] / "models/tiny_sam.py"
-  )
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-tiny_sam = _load_tiny_sam()
 TINY = tiny_sam.TINY
 numpy_variables = tiny_sam.numpy_variables
 L = 32  # low-res side: 4 * 64 / 8

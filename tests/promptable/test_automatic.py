@@ -6,24 +6,16 @@ The official generator imports torchvision, for which a test-local shim stands i
 greedy batched NMS; see `official_promptable.py`).
 """
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
+from references import require_official_sam
 
 from segjax.promptable import SamAutomaticMaskGenerator, SamPredictor
 from segjax.promptable.automatic import mask_to_rle, masks_to_boxes, point_grid, stability_score
 
-torch = pytest.importorskip("torch", reason="torch, the reference implementation, is not installed")
-if importlib.util.find_spec("segment_anything") is None:
-  pytest.skip("segment_anything, the reference, is not installed", allow_module_level=True)
-_spec = importlib.util.spec_from_file_location(
-  "official_promptable", pathlib.Path(__file__).with_name("official_promptable.py")
-)
-official = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(official)
+torch = require_official_sam()
+import official_promptable as official  # noqa: E402
 
 IMAGE = official.photo()
 # Relaxed for random weights, whose logits are within about ±1 (so a smaller stability offset):

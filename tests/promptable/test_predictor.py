@@ -6,11 +6,9 @@ The official predictor imports torchvision, for which a test-local shim stands i
 `official_promptable.py`).
 """
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
+from references import require_official_sam
 
 from segjax.promptable import SamPredictor
 from segjax.promptable.transforms import (
@@ -21,14 +19,8 @@ from segjax.promptable.transforms import (
   scale_coords,
 )
 
-torch = pytest.importorskip("torch", reason="torch, the reference implementation, is not installed")
-if importlib.util.find_spec("segment_anything") is None:
-  pytest.skip("segment_anything, the reference, is not installed", allow_module_level=True)
-_spec = importlib.util.spec_from_file_location(
-  "official_promptable", pathlib.Path(__file__).with_name("official_promptable.py")
-)
-official = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(official)
+torch = require_official_sam()
+import official_promptable as official  # noqa: E402
 
 IMAGE = official.photo()
 POINTS = {"point_coords": np.array([[250.0, 300.0], [120.5, 480.0]]), "point_labels": [1, 0]}

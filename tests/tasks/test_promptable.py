@@ -1,14 +1,12 @@
 """The promptable task: objects from panoptic maps on device, SAM's losses against numpy, a tiny
 model learning, and the interactive scores, predictions and overlays."""
 
-import importlib.util
-import pathlib
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import tiny_sam
 
 from segjax.config import base_config
 from segjax.data import Dataset
@@ -22,18 +20,6 @@ from segjax.tasks.promptable import (
   sigmoid_focal_loss,
   thing_instances,
 )
-
-
-def _load_tiny_sam():
-  spec = importlib.util.spec_from_file_location(
-    "tiny_sam", pathlib.Path(__file__).resolve().parents[1] / "models/tiny_sam.py"
-  )
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
-tiny_sam = _load_tiny_sam()
 
 
 def _task(max_instances=2):

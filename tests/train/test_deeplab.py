@@ -1,6 +1,5 @@
 """DeepLabv3+ through the CLI and loop of every model; pretrained backbones from a user's file."""
 
-import importlib.util
 import json
 import pathlib
 
@@ -34,11 +33,8 @@ def test_tiny_deeplabv3plus_trains_evaluates_and_predicts_through_the_cli(cli, c
 
 def test_pretrained_backbone_is_loaded_from_a_users_file(experiment, tfds_dir, tmp_path):
   torch = pytest.importorskip("torch", reason="torch writes the reference .pth file")
-  spec = importlib.util.spec_from_file_location(
-    "torch_resnet", REPO / "tests/convert/torch_resnet.py"
-  )
-  torch_resnet = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(torch_resnet)
+  import torch_resnet
+
   reference = torch_resnet.randomize(torch_resnet.ResNet(18), seed=5)
   path = tmp_path / "resnet18.pth"
   torch.save(reference.state_dict(), path)

@@ -2,7 +2,6 @@
 an official-format checkpoint (the `segment_anything` package's model, random weights) on a folder
 data set with instance masks."""
 
-import importlib.util
 import json
 import pathlib
 
@@ -10,20 +9,15 @@ import jax
 import numpy as np
 import pytest
 from PIL import Image
+from references import require_official_sam
 
 from segjax.convert.sam import load
 from segjax.errors import InputError
 from segjax.models.sam.interactive import InteractiveSam
 from segjax.promptable import SamPredictor
 
-torch = pytest.importorskip("torch", reason="torch writes the official checkpoint")
-if importlib.util.find_spec("segment_anything") is None:
-  pytest.skip("segment_anything, the reference, is not installed", allow_module_level=True)
-_spec = importlib.util.spec_from_file_location(
-  "official_sam", pathlib.Path(__file__).parents[1] / "convert" / "official_sam.py"
-)
-official_sam = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(official_sam)
+torch = require_official_sam()
+import official_sam  # noqa: E402
 
 
 def write_objects(root: pathlib.Path, images: int = 4, size=(56, 64)) -> pathlib.Path:

@@ -7,27 +7,21 @@ SHIM installed in `sys.modules` STANDS IN FOR TORCHVISION, implementing exactly 
 `torchvision.transforms.functional.to_pil_image` and `resize` on PIL images (the numpy path of
 `ResizeLongestSide.apply_image`; the torch path, `apply_image_torch`, calls neither), and
 `torchvision.ops.boxes.batched_nms` and `box_area` with torchvision's semantics. The official
-modules are then imported under the bare package of `tests/convert/official_sam.py`.
+modules are then imported under the bare package of `official_sam.py`.
 """
 
 import importlib
 import importlib.util
-import pathlib
 import sys
 import types
 
 import matplotlib.cbook
 import numpy as np
+import official_sam  # puts the bare `segment_anything` package in sys.modules
 import torch
 from PIL import Image
 
 from segjax.convert.sam import load
-
-_spec = importlib.util.spec_from_file_location(
-  "official_sam", pathlib.Path(__file__).parents[1] / "convert" / "official_sam.py"
-)
-official_sam = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(official_sam)  # puts the bare `segment_anything` package in sys.modules
 
 
 def to_pil_image(image: np.ndarray) -> Image.Image:
