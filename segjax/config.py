@@ -5,6 +5,8 @@ runs before anything is built, so a misspelt key or a bad value fails at once wi
 """
 
 import difflib
+import importlib.util
+import pathlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -247,6 +249,43 @@ def detectron2_coco_1x(c: ml_collections.ConfigDict) -> ml_collections.ConfigDic
   c.eval.image_size = (800, 1216)
   c.eval.batch_size = 8
   return c
+
+
+def load_experiment(path: str | pathlib.Path):
+  """The experiment file at `path` as a module: its `get_config(arg)`, and `VARIANTS` and
+  `sweep()` where it has them.
+
+  Raises:
+    InputError: there is no such file.
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise InputError(f"experiment file {path} does not exist; see experiments/ for the recipes.")
+  spec = importlib.util.spec_from_file_location(f"experiment_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def experiment_config(spec: str, overrides: dict[str, Any] | None = None):
+  """`get_config(arg)` of the experiment `spec` = "path[:arg]", as `--config path:arg` gives it,
+  with `overrides` ({"data.batch_size": 8, ...}) applied and the result validated."""
+  path, _, arg = spec.partition(":")
+  config = load_experiment(path).get_config(arg)
+  for key, value in (overrides or {}).items():
+    if not _has_path(config, key):
+      raise InputError(f"{spec} has no config key {key!r}.{_suggest(key, _paths(config))}")
+    config.update_from_flattened_dict({key: value})
+  return validate(config)
+
+
+def _has_path(config: ml_collections.ConfigDict, key: str) -> bool:
+  head, _, rest = key.partition(".")
+  if head not in config:
+    return False
+  return not rest or (
+    isinstance(config[head], ml_collections.ConfigDict) and _has_path(config[head], rest)
+  )
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The `segjax` command: train | eval | predict | stats | sweep.
+"""The `segjax` command: train | eval | predict | stats | sweep | bench.
 
 segjax train   --config experiments/unet_shapes.py --workdir runs/unet [--config.train.steps=500]
 segjax eval    --workdir runs/unet [--checkpoint=best|latest|STEP] [--split=validation]
@@ -8,6 +8,9 @@ segjax stats   --config experiments/unet_shapes.py   (class pixel counts and wei
 segjax sweep   --config experiments/loss_ablation_shapes.py --workdir runs/ablation [--seeds 3]
                [--vectorized] [--variants=ce,dice_ce]   (the variants of the file's sweep();
                --config.a.b=... applies to all of them, a variant's own value of a key wins)
+segjax bench   --config experiments/unet_shapes.py [--what=train,eval,predict,data] [--steps=10]
+               [--repeats=5] [--json] [--paced] [--compilation_cache]
+               (images/s, compile time, memory, FLOPs and utilisation)
 """
 
 import json
@@ -19,7 +22,7 @@ from ml_collections import config_flags
 
 from segjax.errors import InputError
 
-COMMANDS = ("train", "eval", "predict", "stats", "sweep")
+COMMANDS = ("train", "eval", "predict", "stats", "sweep", "bench")
 
 config_flags.DEFINE_config_file(
   "config", None, "Experiment config file, optionally with an argument: experiments/x.py:tiny."
@@ -35,6 +38,18 @@ flags.DEFINE_bool("flip", None, "eval/predict: average over horizontal flips too
 flags.DEFINE_integer("seeds", 1, "sweep: runs per variant (seeds config.seed + k).", lower_bound=1)
 flags.DEFINE_bool("vectorized", False, "sweep: train the variants together, in one program.")
 flags.DEFINE_list("variants", None, "sweep: only these variants of sweep(), e.g. ce,dice_ce.")
+flags.DEFINE_list("what", ["train"], "bench: programs to measure: train, eval, predict, data.")
+flags.DEFINE_integer("steps", 10, "bench: steps per timed repeat.", lower_bound=1)
+flags.DEFINE_integer("repeats", 5, "bench: timed repeats (median and range).", lower_bound=1)
+flags.DEFINE_bool("json", False, "bench: print one JSON object per measured program.")
+flags.DEFINE_bool(
+  "compilation_cache",
+  False,
+  "bench: let the persistent compilation cache serve (compile_s then shows a warm start).",
+)
+flags.DEFINE_bool(
+  "paced", False, "bench: before each timed repeat print 'ready' and wait for a line on stdin."
+)
 FLAGS = flags.FLAGS
 
 
@@ -116,6 +131,9 @@ def _main(argv: list[str]) -> None:
   if command == "stats":
     _stats(_config())
     return
+  if command == "bench":
+    _bench()
+    return
   if FLAGS.workdir is None:
     _fail(f"segjax {command} needs --workdir.")
 
@@ -191,6 +209,38 @@ def _stats(config) -> None:
   for c, name in enumerate(dataset.class_names):
     row = f"{name:<16}{counts[c]:>14,}{counts[c] / max(counts.sum(), 1):>10.4f}"
     print(row + "".join(f"{w[c]:>10.3f}" for w in weights.values()))
+
+
+def _bench() -> None:
+  import dataclasses
+
+  from segjax.bench import WHATS, benchmark, format_records
+
+  if FLAGS.config is None:
+    _fail("segjax bench needs --config, e.g. --config experiments/unet_shapes.py.")
+  unknown = [w for w in FLAGS.what if w not in WHATS]
+  if unknown:
+    _fail(f"--what={','.join(FLAGS.what)}: {unknown} unknown; choose from {','.join(WHATS)}.")
+  records = benchmark(
+    FLAGS.config,
+    tuple(FLAGS.what),
+    steps=FLAGS.steps,
+    repeats=FLAGS.repeats,
+    before_repeat=_wait_for_turn if FLAGS.paced else lambda: None,
+    compilation_cache=FLAGS.compilation_cache,
+  )
+  if FLAGS.json:
+    for record in records:
+      print(json.dumps(dataclasses.asdict(record)))
+  else:
+    print(format_records(records))
+
+
+def _wait_for_turn() -> None:
+  """`--paced`: says it is ready, then waits for a line, so that a driver can interleave the
+  repeats of several benchmarks (benchmarks/compare.py)."""
+  print("ready", flush=True)
+  sys.stdin.readline()
 
 
 def run() -> None:

@@ -54,9 +54,7 @@ def load_variants(config_file: str, only: Sequence[str] | None = None) -> list[d
     only: keep these variants (by name, in the file's order); None keeps all.
   """
   path = config_file.split(":", 1)[0]
-  spec = importlib.util.spec_from_file_location("sweep_experiment", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = config_lib.load_experiment(path)
   if not callable(getattr(module, "sweep", None)):
     raise InputError(
       f"{path} has no sweep() function: segjax sweep needs one that returns the variants, "

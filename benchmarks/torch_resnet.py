@@ -58,6 +58,8 @@ LAYERS = {18: (BasicBlock, [2, 2, 2, 2]), 34: (BasicBlock, [3, 4, 6, 3]),
 
 
 class ResNet(nn.Module):
+  """torchvision's ResNet; `num_classes=0` leaves out the pooled classifier (a backbone)."""
+
   def __init__(self, depth, replace_stride_with_dilation=(False, False, False), deep_stem=False,
                avg_down=False, num_classes=1000):  # fmt: skip
     super().__init__()
@@ -78,8 +80,9 @@ class ResNet(nn.Module):
     self.layer2 = self._make_layer(block, 128, layers[1], 2, replace_stride_with_dilation[0])
     self.layer3 = self._make_layer(block, 256, layers[2], 2, replace_stride_with_dilation[1])
     self.layer4 = self._make_layer(block, 512, layers[3], 2, replace_stride_with_dilation[2])
-    self.avgpool = nn.AdaptiveAvgPool2d(1)
-    self.fc = nn.Linear(512 * block.expansion, num_classes)
+    if num_classes:
+      self.avgpool = nn.AdaptiveAvgPool2d(1)
+      self.fc = nn.Linear(512 * block.expansion, num_classes)
 
   def _make_layer(self, block, planes, blocks, stride=1, dilate=False):
     downsample, previous_dilation = None, self.dilation
