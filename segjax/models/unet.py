@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from segjax.models import backbones
-from segjax.models.layers import ConvBlock, Upsample2x
+from segjax.models.layers import ConvBlock, Upsample2x, max_pool
 
 
 class UNet(nn.Module):
@@ -56,7 +56,7 @@ class UNet(nn.Module):
     for i, width in enumerate(self.widths):
       x = block(width, name=f"down_{i}")(x, train=train)
       skips.append(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, 2, 2)
     x = block(self.bottleneck or 2 * self.widths[-1], name="bottleneck")(x, train=train)
     for i, (width, skip) in reversed(list(enumerate(zip(self.widths, skips, strict=True)))):
       x = Upsample2x(width, dtype=self.dtype, name=f"up_{i}")(x)

@@ -10,7 +10,7 @@ import functools
 import flax.linen as nn
 import jax.numpy as jnp
 
-from segjax.models.layers import norm_layer
+from segjax.models.layers import max_pool, norm_layer
 
 # depth -> (block kind, blocks per stage)
 DEPTHS = {
@@ -140,7 +140,7 @@ class ResNet(nn.Module):
     else:
       x = _conv(self.width, 7, stride=2, dtype=self.dtype, name="conv1")(x)
       x = nn.relu(norm(name="bn1")(x))
-    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+    x = max_pool(x, 3, 2, padding=1)
 
     features, stride, dilation = {}, 4, 1
     for stage, num_blocks in enumerate(blocks):
