@@ -19,6 +19,21 @@ OPEN_SECTIONS = ("model.kwargs", "loss.terms")
 DTYPES = ("float32", "bfloat16", "float16")
 SCHEDULES = ("cosine", "poly", "constant")
 OPTIMIZERS = ("adamw", "sgd")
+ON_NONFINITE = ("stop", "skip", "rollback")
+RESUME = ("auto", "force")
+ON_BAD_EXAMPLE = ("error", "skip")
+# Keys that say how a run is carried out, not what it computes: a resumed run may change them.
+RESUME_NEUTRAL = (
+  "train.resume",
+  "train.stop_at",
+  "train.log_every",
+  "train.eval_every",
+  "train.checkpoint_every",
+  "train.keep_checkpoints",
+  "data.num_threads",
+  "data.prefetch",
+  "eval.num_overlays",
+)
 CLASS_WEIGHTINGS = ("inverse", "median", "enet")
 
 
@@ -44,6 +59,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.hflip = True  # random horizontal flip
   c.data.num_threads = 2  # host threads that decode and augment ahead of the step
   c.data.prefetch = 4  # batches (per thread) kept ready
+  # A data set file that cannot be read or is inconsistent: "error" names it and stops; "skip"
+  # leaves it out, counts it and names the first few (where the data set checks its files).
+  c.data.on_bad_example = "error"
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "unet"  # a key of segjax.models.MODELS
@@ -84,12 +102,26 @@ def base_config() -> ml_collections.ConfigDict:
   c.schedule.end_factor = 0.01  # final learning rate as a fraction of the peak (cosine)
   c.schedule.power = 0.9  # exponent of the poly schedule (DeepLab's default)
 
+  c.mesh = ml_collections.ConfigDict()
+  # Devices per model replica: the train state's arrays are split over a `model` mesh axis of this
+  # size (segjax.train.sharding); batches are split over the rest. 1 = pure data parallelism.
+  c.mesh.model = 1
+
   c.train = ml_collections.ConfigDict()
   c.train.steps = 2000  # optimiser updates
   c.train.log_every = 50  # steps between train-metric lines
   c.train.eval_every = 500  # steps between evaluations (and at the last step)
   c.train.checkpoint_every = 500  # steps between checkpoints (and at the last step)
   c.train.keep_checkpoints = 3  # latest checkpoints kept; the best is kept apart
+  c.train.stop_at = 0  # stop (with a checkpoint) at this step, for time-boxed jobs; 0 = train.steps
+  # A workdir's checkpoints are resumed only with the config they were trained with ("auto"),
+  # apart from the keys of RESUME_NEUTRAL; "force" resumes whatever changed.
+  c.train.resume = "auto"
+  # A NaN or infinite loss or gradient: "stop" (naming the step, loss terms and examples), "skip"
+  # the update (counted in the logs), or "rollback" to the last checkpoint's weights and go on.
+  # Checked inside the step and reported at log time: no host sync per step.
+  c.train.on_nonfinite = "stop"
+  c.train.inject_nonfinite_at = ()  # steps whose loss is made NaN: tests the handling above
 
   c.eval = ml_collections.ConfigDict()
   c.eval.split = "validation"
@@ -567,7 +599,21 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     section, field = key.split(".")
     value = config[section][field]
     _require(isinstance(value, int) and value > 0, key, value, "a positive integer")
-  for key in ("train.eval_every", "train.checkpoint_every", "train.keep_checkpoints"):
+  _choice(config, "train.on_nonfinite", ON_NONFINITE)
+  _choice(config, "train.resume", RESUME)
+  _choice(config, "data.on_bad_example", ON_BAD_EXAMPLE)
+  _require(
+    all(isinstance(s, int) and s > 0 for s in config.train.inject_nonfinite_at),
+    "train.inject_nonfinite_at",
+    config.train.inject_nonfinite_at,
+    "a tuple of step numbers (1 = the first step)",
+  )
+  for key in (
+    "train.eval_every",
+    "train.checkpoint_every",
+    "train.keep_checkpoints",
+    "train.stop_at",
+  ):
     section, field = key.split(".")
     value = config[section][field]
     _require(isinstance(value, int) and value >= 0, key, value, "an integer >= 0 (0 = never)")

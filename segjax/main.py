@@ -20,7 +20,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from segjax.errors import InputError
+from segjax.errors import InputError, Interrupted, NonFiniteError
 
 COMMANDS = ("train", "eval", "predict", "stats", "sweep", "bench")
 
@@ -120,8 +120,11 @@ def main(argv: list[str]) -> None:
   logging.set_verbosity(logging.WARNING)  # orbax and grain log every save at INFO
   try:
     _main(argv)
-  except InputError as error:
+  except (InputError, NonFiniteError) as error:
     _fail(str(error))
+  except Interrupted as error:  # a checkpoint was saved: exit as the signal would have
+    print(error, flush=True)
+    sys.exit(128 + error.signal)
 
 
 def _main(argv: list[str]) -> None:
@@ -248,6 +251,7 @@ def run() -> None:
   from segjax import runtime
 
   runtime.configure()
+  runtime.initialize_distributed()
   app.run(main, flags_parser=_parse)
 
 

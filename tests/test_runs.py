@@ -88,7 +88,7 @@ def test_curves_are_the_numbers_in_long_form(tiny_run_workdir, lines):
     (line["step"], line["split"], key, value)
     for line in lines
     for key, value in line.items()
-    if isinstance(value, float)
+    if isinstance(value, int | float) and not isinstance(value, bool) and key != "step"
   )
   for run in ("a", "b"):
     rows = frame[(frame["run"] == run) & ~frame["metric"].str.contains("/")]

@@ -1,8 +1,12 @@
 """Grain pipelines: a seeded, sharded, augmented, checkpointable train stream, and eval batches.
 
-Every host reads its own slice of the source (`index % process_count == process_index`). The train
-stream is a random-access `MapDataset`, so its position is a plain index: the iterator state saved
-with a checkpoint restores the exact same batches.
+The train stream is one global sequence of shuffled, augmented examples, the same for any number
+of hosts: cut into per-host sub-batches, host p of P takes sub-batches p, p+P, ..., which are rows
+p*b..(p+1)*b-1 of each global batch, the rows its devices hold. Augmentation draws from the seed
+and the example's global position, so one host with four devices and two hosts with two see the
+same batches. The stream is a random-access `MapDataset`, so its position is a plain index: the
+iterator state saved with a checkpoint restores the exact same batches. Eval batches: every host
+reads its own slice of the split (`index % process_count == process_index`).
 """
 
 import functools
@@ -17,10 +21,6 @@ from segjax.data import transforms
 from segjax.data.dataset import Dataset, select
 
 
-def _host_slice(dataset: grain.MapDataset) -> grain.MapDataset:
-  return dataset[jax.process_index() :: jax.process_count()]
-
-
 def _per_host(global_batch: int) -> int:
   if global_batch % jax.process_count():
     raise ValueError(
@@ -33,6 +33,10 @@ def _stack(examples: Sequence[dict]) -> dict[str, np.ndarray]:
   return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
 
 
+def _with_index(index: int, example: dict) -> dict:
+  return {**example, "index": np.int32(index)}
+
+
 def train_stream(
   dataset: Dataset,
   data_config,
@@ -41,7 +45,8 @@ def train_stream(
   seed: int,
   prepare: Callable[[dict], dict] | None = None,
 ) -> grain.DatasetIterator:
-  """An endless iterator of augmented per-host batches (dicts of numpy arrays).
+  """An endless iterator of augmented per-host batches (dicts of numpy arrays), each with
+  `index: i32[B]`, the examples' positions in `dataset` (to name them in messages).
 
   `prepare` runs on each augmented example (in the loader's threads): a task's host-side targets.
 
@@ -56,15 +61,16 @@ def train_stream(
     ignore_index=data_config.ignore_index,
   )
   stream = (
-    _host_slice(grain.MapDataset.source(dataset.source))
+    grain.MapDataset.source(dataset.source)
+    .map_with_index(_with_index)
     .seed(seed)
     .shuffle()
     .repeat()
-    .map(functools.partial(select, fields=fields))
+    .map(functools.partial(select, fields=(*fields, "index")))
     .random_map(lambda example, rng: augment(example, rng))
     .map(prepare or (lambda example: example))
     .batch(_per_host(data_config.batch_size), drop_remainder=True, batch_fn=_stack)
-  )
+  )[jax.process_index() :: jax.process_count()]
   options = grain.ReadOptions(
     num_threads=data_config.num_threads, prefetch_buffer_size=data_config.prefetch
   )

@@ -33,15 +33,28 @@ class Checkpoints:
     )
 
   def save(self, step: int, state, data_iterator) -> None:
-    """Saves asynchronously; training goes on while orbax writes."""
+    """Saves asynchronously; training goes on while orbax writes. Orbax writes into a temporary
+    directory and renames it when complete, and deletes old steps only after that.
+
+    Raises:
+      InputError: the save failed (a full disk): the earlier checkpoints are intact.
+    """
     if step in self.latest.all_steps():
       return
-    self.latest.save(
-      step,
-      args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator)
-      ),
-    )
+    try:
+      self.latest.save(
+        step,
+        args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), data=grain.checkpoint.CheckpointSave(data_iterator)
+        ),
+      )
+    except OSError as error:
+      kept = sorted(self.latest.all_steps())
+      raise InputError(
+        f"Saving the checkpoint of step {step} under {self.latest.directory} failed "
+        f"({error.strerror or error}); the earlier checkpoints {kept} are intact. Free space "
+        "(or choose another --workdir) and run the same command to resume."
+      ) from error
 
   def save_best(self, step: int, state, scores: dict) -> bool:
     """Keeps `state` if its `scores[metric]` beats the best so far; returns whether it did."""

@@ -48,8 +48,9 @@ def inference_fn(model, config):
   return outputs_fn
 
 
-def make_eval_step(task, model, mesh, config):
-  """`(state, batch) -> (stats, predictions)`; stats are summed over the global batch."""
+def make_eval_step(task, model, mesh, config, state_sharding):
+  """`(state, batch) -> (stats, predictions)`; stats are summed over the global batch.
+  `state_sharding`: the train state's shardings (a tree, or one for all)."""
   outputs_fn = inference_fn(model, config)
 
   def eval_step(state, batch):
@@ -58,7 +59,7 @@ def make_eval_step(task, model, mesh, config):
 
   replicated = sharding.replicated(mesh)
   batch = sharding.batch_sharding(mesh)
-  return jax.jit(eval_step, in_shardings=(replicated, batch), out_shardings=(replicated, batch))
+  return jax.jit(eval_step, in_shardings=(state_sharding, batch), out_shardings=(replicated, batch))
 
 
 def split_batches(exp, dataset: Dataset, *, limit: int | None = None):

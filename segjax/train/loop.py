@@ -7,7 +7,6 @@ restore, loop, final evaluation. The loop never branches on the flavour: the Tas
 import contextlib
 import dataclasses
 import json
-import math
 import pathlib
 import signal
 from typing import Any
@@ -22,7 +21,7 @@ from segjax import config as config_lib
 from segjax.convert.resnet import load_pretrained_backbone
 from segjax.data import DATASETS, Dataset
 from segjax.data.loader import train_stream
-from segjax.errors import InputError
+from segjax.errors import InputError, Interrupted, NonFiniteError
 from segjax.models import MODELS, model_fields
 from segjax.tasks import TASKS, Task
 from segjax.train import sharding
@@ -54,13 +53,14 @@ class Experiment:
 
   @property
   def state_sharding(self):
-    return sharding.replicated(self.mesh)
+    """The train state's shardings (a tree like the state)."""
+    return jax.tree.map(lambda x: x.sharding, self.abstract_state)
 
 
 def build(config: ml_collections.ConfigDict, dataset: Dataset) -> Experiment:
   """Validates `config` and builds mesh, task, model and optimiser for `dataset`'s classes."""
   config_lib.validate(config)
-  mesh = sharding.make_mesh()
+  mesh = sharding.make_mesh(config.mesh.model)
   sharding.check_batch_size(config.data.batch_size, mesh, "data.batch_size")
   sharding.check_batch_size(config.eval.batch_size, mesh, "eval.batch_size")
   task = TASKS[config.task](config, dataset)
@@ -79,10 +79,11 @@ def build(config: ml_collections.ConfigDict, dataset: Dataset) -> Experiment:
   optimizer = make_optimizer(config)
   image_shape = (1, *config.data.image_size, 3)
   abstract = jax.eval_shape(lambda: create_state(model, optimizer, jax.random.key(0), image_shape))
+  shardings = sharding.state_shardings(abstract, mesh)
   abstract = jax.tree.map(
-    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.replicated(mesh)), abstract
+    lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, shardings
   )
-  eval_step = make_eval_step(task, model, mesh, config)
+  eval_step = make_eval_step(task, model, mesh, config, shardings)
   return Experiment(config, mesh, task, model, optimizer, abstract, eval_step)
 
 
@@ -159,10 +160,14 @@ def make_train_step(exp: Experiment):
   task, model, optimizer = exp.task, exp.model, exp.optimizer
   schedule_lr = make_lr_fn(exp.config)
   frozen = tuple(exp.config.optimizer.frozen)
+  inject = tuple(exp.config.train.inject_nonfinite_at)
+  guard = exp.config.train.on_nonfinite in ("skip", "rollback")
 
   def train_step(state: TrainState, batch, key):
     rngs = step_rngs(key, state.step)
     images = task.inputs(batch)
+    if inject:  # a fault for tests: NaN images at the chosen steps
+      images = images * jnp.where(jnp.isin(state.step + 1, jnp.asarray(inject)), jnp.nan, 1.0)
     has_stats = bool(jax.tree.leaves(state.batch_stats))
 
     def loss_fn(params):
@@ -182,16 +187,23 @@ def make_train_step(exp: Experiment):
     grads = without_frozen(grads, state.params, frozen)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule_lr(state.step)}
+    grad_norm = optax.global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    if guard:  # a non-finite step changes nothing but the step count
+      keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+      params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+      batch_stats = keep(batch_stats, state.batch_stats)
+    metrics = {"loss": loss, "grad_norm": grad_norm, "lr": schedule_lr(state.step)}
     metrics.update(aux)
+    metrics["nonfinite"] = ~finite  # read at log and checkpoint time, never per step
     new_state = TrainState(state.step + 1, params, batch_stats, opt_state)
     return new_state, metrics
 
-  replicated = exp.state_sharding
+  state, replicated = exp.state_sharding, sharding.replicated(exp.mesh)
   return jax.jit(
     train_step,
-    in_shardings=(replicated, sharding.batch_sharding(exp.mesh), replicated),
-    out_shardings=(replicated, replicated),
+    in_shardings=(state, sharding.batch_sharding(exp.mesh), replicated),
+    out_shardings=(state, replicated),
     donate_argnums=0,
   )
 
@@ -227,6 +239,33 @@ def check_writable(workdir: pathlib.Path) -> None:
       f"The workdir {workdir} cannot be written ({error.strerror or error}): choose a "
       "writable --workdir with free space."
     ) from error
+
+
+def check_resumable(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+  """Refuses to resume checkpoints that were trained with another config, naming what changed;
+  `config.train.resume="force"` resumes anyway, and the keys of `config.RESUME_NEUTRAL` (how
+  often to log, when to stop, ...) may always change.
+
+  Raises:
+    InputError: listing each changed key with its saved and its new value.
+  """
+  latest = workdir / "checkpoints" / "latest"
+  resuming = latest.is_dir() and any(p.name.isdigit() for p in latest.iterdir())
+  if config.train.resume == "force" or not resuming or not (workdir / "config.json").is_file():
+    return
+  saved = config_lib.flatten(json.loads(load_config(workdir).to_json_best_effort()))
+  now = config_lib.flatten(json.loads(config.to_json_best_effort()))
+  changed = [
+    f"{key}: {saved.get(key)!r} -> {now.get(key)!r}"
+    for key in sorted(set(saved) | set(now))
+    if key not in config_lib.RESUME_NEUTRAL and saved.get(key) != now.get(key)
+  ]
+  if changed:
+    raise InputError(
+      f"The checkpoints in {workdir} were trained with its config.json, and this config differs:"
+      "\n  " + "\n  ".join(changed) + "\nStart a new --workdir, set those keys back, or resume "
+      "with the new values anyway: --config.train.resume=force."
+    )
 
 
 def write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
@@ -278,11 +317,17 @@ def train(
     config: the experiment config.
     workdir: where config.json, metrics.jsonl, checkpoints/, events/ and predictions/ go.
     stop_after: stop (with a checkpoint) once this step is reached, as a preemption would; the
-      schedule still spans `config.train.steps`. For tests and time-boxed jobs.
+      schedule still spans `config.train.steps`. Overrides `config.train.stop_at`.
+
+  Raises:
+    InputError: bad config or data; a workdir whose checkpoints were trained with another config.
+    NonFiniteError: a non-finite loss with `config.train.on_nonfinite="stop"`.
+    Interrupted: SIGTERM or SIGINT arrived; a checkpoint of the last step was saved.
   """
   config_lib.validate(config)
   workdir_path = pathlib.Path(workdir)
   check_writable(workdir_path)
+  check_resumable(config, workdir_path)
 
   # Data and model.
   dataset = DATASETS[config.data.name](config.data, config.data.train_split)
@@ -303,35 +348,40 @@ def train(
   start = int(jax.device_get(state.step))
   if start:
     print(f"Resumed from step {start} in {workdir}.")
+  if jax.process_count() > 1:
+    print(f"Training on {jax.process_count()} processes, {jax.device_count()} devices.")
   writer = MetricWriter(workdir)
   if start >= total:
     print(f"Step {start} >= config.train.steps={total}: nothing to train.")
 
   train_step = make_train_step(exp)
-  end = min(total, stop_after) if stop_after is not None else total
+  stop_at = stop_after if stop_after is not None else config.train.stop_at or total
+  end = min(total, stop_at)
   progress = Progress(total, start)
-  pending: list[dict[str, jax.Array]] = []
-  last_logged = start
+  guard = NonFiniteGuard(config, dataset, lambda: init_state(exp, init_key))
   scores: dict[str, Any] = {}
 
   try:
     with StopSignal() as stop:
       for step in range(start + 1, end + 1):
-        batch = sharding.to_global(next(stream), exp.mesh)
-        state, metrics = train_step(state, batch, train_key)
-        pending.append(metrics)
+        local = next(stream)
+        examples = local.pop("index")
+        state, metrics = train_step(state, sharding.to_global(local, exp.mesh), train_key)
+        guard.add(step, metrics, examples)
         if step == start + 1:
           progress.restart_clock(step)  # the first step includes compilation
 
-        if due(config.train.log_every, step) or step == end:
-          averaged = {k: float(v) for k, v in jax.device_get(mean_metrics(pending)).items()}
-          pending = []
-          check_finite(averaged["loss"], last_logged + 1, step)
-          averaged["steps_per_sec"] = progress.update(step, averaged)
-          writer.write(step, "train", averaged)
-          last_logged = step
+        stopping = stop.received  # read once: a signal may land anywhere below
+        saving = due(config.train.checkpoint_every, step) or step == end or stopping
+        if due(config.train.log_every, step) or step == end or saving:
+          # Before a checkpoint too, so that no non-finite state is ever saved.
+          state = guard.check(state, checkpoints, exp, progress)
+        if due(config.train.log_every, step) or step == end or stopping:
+          logged = guard.flush()
+          logged["steps_per_sec"] = progress.update(step, logged)
+          writer.write(step, "train", logged)
 
-        if due(config.train.checkpoint_every, step) or step == end or stop.received:
+        if saving:
           checkpoints.save(step, state, stream)
         if due(config.train.eval_every, step) or step == total:
           scores = evaluate(exp, state, eval_dataset, workdir=workdir_path)
@@ -342,9 +392,12 @@ def train(
             + (" (best so far)" if improved else "")
           )
           progress.restart_clock(step)
-        if stop.received:
-          progress.message(f"{stop.received} received: saved step {step}, stopping.")
-          break
+        if stopping:
+          raise Interrupted(
+            f"{stopping} received: saved the checkpoint of step {step} in {workdir}. Run "
+            "the same command to resume from it.",
+            signal.Signals[stopping].value,
+          )
 
   finally:  # pending async saves finish even when a step fails
     checkpoints.close()
@@ -355,6 +408,81 @@ def train(
   return scores
 
 
+class NonFiniteGuard:
+  """Applies `config.train.on_nonfinite` to the steps since the last log.
+
+  The step reports a `nonfinite` flag (and with "skip" or "rollback" has already left the update
+  out); `check` reads the flags at log and checkpoint time only, so the loop never waits for the
+  device per step.
+  """
+
+  def __init__(self, config, dataset: Dataset, initial_state):
+    self.mode = config.train.on_nonfinite
+    self.split = f"{config.data.name} {config.data.train_split}"
+    self.name_of = getattr(dataset.source, "example_name", None)
+    self.initial_state = initial_state
+    self.pending: list[tuple[int, dict[str, jax.Array], np.ndarray]] = []
+    self.checked = 0  # entries of `pending` already checked
+    self.rolled_back_to: int | None = None
+
+  def add(self, step: int, metrics: dict[str, jax.Array], examples: np.ndarray) -> None:
+    self.pending.append((step, metrics, examples))
+
+  def check(self, state: TrainState, checkpoints: Checkpoints, exp, progress) -> TrainState:
+    """Stops, or rolls `state` back, if a step since the last check was not finite."""
+    new = self.pending[self.checked :]
+    self.checked = len(self.pending)
+    flags = jax.device_get([metrics["nonfinite"] for _, metrics, _ in new])
+    bad = [entry for entry, flag in zip(new, flags, strict=True) if flag]
+    if not bad:
+      return state
+    if self.mode == "stop":
+      raise NonFiniteError(self._message(*bad[0], checkpoints))
+    if self.mode == "rollback":
+      state = self._rollback(state, checkpoints, exp)
+      to = self.rolled_back_to
+      where = f"the checkpoint of step {to}" if to else "the initial weights"
+      progress.message(f"non-finite loss at step {bad[0][0]}: rolled back to {where}")
+    return state
+
+  def flush(self) -> dict[str, Any]:
+    """The mean metrics of the finite steps since the last log, the skipped ones counted."""
+    host = jax.device_get([metrics for _, metrics, _ in self.pending])
+    finite = [m for m in host if not m["nonfinite"]] or host
+    logged = {k: float(np.mean([m[k] for m in finite])) for k in finite[0] if k != "nonfinite"}
+    logged["skipped_steps"] = sum(int(m["nonfinite"]) for m in host)
+    if self.rolled_back_to is not None:
+      logged["rolled_back_to"] = self.rolled_back_to
+    self.pending, self.checked, self.rolled_back_to = [], 0, None
+    return logged
+
+  def _rollback(self, state: TrainState, checkpoints: Checkpoints, exp) -> TrainState:
+    """The last checkpoint's weights and optimiser state (the initial ones before the first), at
+    the current step, so that the schedule and the data go on."""
+    checkpoints.latest.wait_until_finished()
+    if checkpoints.latest.latest_step() is None:
+      restored, self.rolled_back_to = self.initial_state(), 0
+    else:
+      self.rolled_back_to, restored = checkpoints.restore("latest", exp.abstract_state)
+    return restored.replace(step=state.step)
+
+  def _message(self, step: int, metrics, examples: np.ndarray, checkpoints) -> str:
+    values = jax.device_get(metrics)
+    terms = ", ".join(
+      f"{k}={float(v):.4g}" for k, v in values.items() if k.startswith("loss") or k == "grad_norm"
+    )
+    names = [self.name_of(int(i)) if self.name_of else f"#{int(i)}" for i in examples]
+    saved = checkpoints.latest.latest_step()
+    kept = f"the checkpoints up to step {saved} are kept" if saved else "no checkpoint was saved"
+    return (
+      f"The loss or its gradients became non-finite at step {step} ({terms}). Its batch (this "
+      f"host's part) held these examples of {self.split}: {', '.join(names)}. Training stopped and "
+      f"{kept}. Lower optimizer.learning_rate, check those examples, or set "
+      "config.train.on_nonfinite=skip (leave such updates out) or rollback (go back to the last "
+      "checkpoint)."
+    )
+
+
 def due(every: int, step: int) -> bool:
   """Whether an `every`-steps action (log, checkpoint, eval) happens at `step`; 0 means never."""
   return every > 0 and step % every == 0
@@ -363,15 +491,6 @@ def due(every: int, step: int) -> bool:
 def mean_metrics(metrics: list[dict[str, jax.Array]]) -> dict[str, jax.Array]:
   """The mean over steps of each metric (per variant, when metrics have a variant axis)."""
   return jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs), axis=0), *metrics)
-
-
-def check_finite(loss: float, first_step: int, last_step: int) -> None:
-  """Stops a run whose loss is NaN or infinite, naming the steps where it happened."""
-  if not math.isfinite(loss):
-    raise FloatingPointError(
-      f"The training loss became {loss} between steps {first_step} and {last_step}; the "
-      "checkpoints before that are kept. Lower optimizer.learning_rate or check the data."
-    )
 
 
 def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:

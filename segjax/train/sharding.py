@@ -1,4 +1,12 @@
-"""The device mesh and the layout of arrays on it: batches split over `data`, state replicated."""
+"""The device mesh and the layout of arrays on it.
+
+The mesh has two axes: `data` (batches are split over it) and `model` (`config.mesh.model`
+devices per replica; 1 by default). The train state is replicated over `data` and, where `model`
+is larger than 1, each array of two or more dimensions is split over `model` along its last axis
+that divides evenly: XLA's SPMD partitioner then computes every layer on the split weights and
+inserts the collectives, so the parameters and optimiser moments of a large model (SAM ViT-H)
+take 1/model of each device's memory.
+"""
 
 import jax
 import numpy as np
@@ -7,9 +15,32 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from segjax.errors import InputError
 
 
-def make_mesh() -> Mesh:
-  """A one-axis mesh over every device of every host."""
-  return Mesh(np.asarray(jax.devices()), ("data",))
+def make_mesh(model: int = 1) -> Mesh:
+  """A (data, model) mesh over every device of every host, `model` consecutive devices (those of
+  one host, where it has that many) to a replica."""
+  devices = np.asarray(jax.devices())
+  if model < 1 or devices.size % model:
+    raise InputError(
+      f"config.mesh.model={model} must divide the {devices.size} devices: use one of "
+      f"{[m for m in range(1, devices.size + 1) if devices.size % m == 0]}."
+    )
+  return Mesh(devices.reshape(-1, model), ("data", "model"))
+
+
+def state_shardings(abstract_state, mesh: Mesh):
+  """A sharding for each array of `abstract_state`: replicated, or split over `model` along its
+  last evenly dividing axis when the array has two or more dimensions."""
+  model = mesh.shape["model"]
+
+  def sharding_of(x) -> NamedSharding:
+    for axis in reversed(range(x.ndim if x.ndim >= 2 and model > 1 else 0)):
+      if x.shape[axis] % model == 0:
+        spec = [None] * x.ndim
+        spec[axis] = "model"
+        return NamedSharding(mesh, PartitionSpec(*spec))
+    return replicated(mesh)
+
+  return jax.tree.map(sharding_of, abstract_state)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
@@ -21,10 +52,11 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, key: str) -> None:
-  if batch_size % mesh.size:
+  replicas = mesh.shape["data"]
+  if batch_size % replicas:
     raise InputError(
-      f"config.{key}={batch_size} must be divisible by the {mesh.size} devices of the mesh; "
-      f"use a multiple of {mesh.size}."
+      f"config.{key}={batch_size} must be divisible by the {replicas} devices of the mesh's data "
+      f"axis; use a multiple of {replicas}."
     )
 
 

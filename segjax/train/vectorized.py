@@ -11,6 +11,7 @@ stream position are checkpointed in a group directory, from which an interrupted
 """
 
 import dataclasses
+import math
 import pathlib
 from typing import Any
 
@@ -22,7 +23,7 @@ import optax
 from segjax import config as config_lib
 from segjax.data import DATASETS
 from segjax.data.loader import train_stream
-from segjax.errors import InputError
+from segjax.errors import InputError, NonFiniteError
 from segjax.train import sharding
 from segjax.train.checkpoint import Checkpoints
 from segjax.train.evaluate import evaluate
@@ -30,7 +31,6 @@ from segjax.train.logging import MetricWriter, Progress
 from segjax.train.loop import (
   StopSignal,
   build,
-  check_finite,
   due,
   init_state,
   make_lr_fn,
@@ -40,6 +40,22 @@ from segjax.train.loop import (
   write_config,
 )
 from segjax.train.state import TrainState, without_frozen
+
+
+def _batch(stream) -> dict:
+  """The next batch without the examples' indices, which only the single-run loop reports."""
+  local = next(stream)
+  local.pop("index")
+  return local
+
+
+def _check_finite(loss: float, first_step: int, last_step: int) -> None:
+  """Stops the group when a variant's loss is NaN or infinite, naming the steps."""
+  if not math.isfinite(loss):
+    raise NonFiniteError(
+      f"The training loss became {loss} between steps {first_step} and {last_step}; the "
+      "checkpoints before that are kept. Lower optimizer.learning_rate or check the data."
+    )
 
 
 def _differences_outside_loss(configs: list[ml_collections.ConfigDict]) -> list[str]:
@@ -139,6 +155,11 @@ def train_variants(
       "Run them without --vectorized."
     )
   base = configs[0]
+  if base.mesh.model != 1:
+    raise InputError(
+      f"config.mesh.model={base.mesh.model}: vectorized variants replicate their stacked states; "
+      "split a model over devices in runs without --vectorized."
+    )
   num = len(configs)
   dataset = DATASETS[base.data.name](base.data, base.data.train_split)
   eval_dataset = DATASETS[base.data.name](base.data, base.eval.split)
@@ -158,7 +179,7 @@ def train_variants(
     return example
 
   stream = train_stream(dataset, base.data, shared.task.fields, seed=base.seed, prepare=prepare)
-  replicated = shared.state_sharding
+  replicated = sharding.replicated(shared.mesh)
   stacked_abstract = jax.tree.map(
     lambda x: jax.ShapeDtypeStruct((num, *x.shape), x.dtype, sharding=replicated),
     shared.abstract_state,
@@ -175,7 +196,7 @@ def train_variants(
   start = int(jax.device_get(state.step)[0])
 
   position = stream.get_state()
-  first = sharding.to_global(next(stream), shared.mesh)  # a look at the shapes, then rewind
+  first = sharding.to_global(_batch(stream), shared.mesh)  # a look at the shapes, then rewind
   stream.set_state(position)
   outputs = _outputs_shape(shared, first)
   logged = [jax.eval_shape(e.task.loss, outputs, first, 0)[1] for e in exps]
@@ -197,7 +218,7 @@ def train_variants(
   try:
     with StopSignal() as stop:
       for step in range(start + 1, end + 1):
-        batch = sharding.to_global(next(stream), shared.mesh)
+        batch = sharding.to_global(_batch(stream), shared.mesh)
         state, metrics = train_step(state, batch, train_key)
         pending.append(metrics)
         if step == start + 1:
@@ -208,10 +229,11 @@ def train_variants(
           rate = progress.update(step, {"loss": float(averaged["loss"].mean())})
           for k, writer in enumerate(writers):
             record = {name: float(v[k]) for name, v in averaged.items()}
-            check_finite(record["loss"], last_logged + 1, step)
+            _check_finite(record["loss"], last_logged + 1, step)
             writer.write(step, "train", {**record, "steps_per_sec": rate})
           last_logged = step
-        if due(base.train.checkpoint_every, step) or step == end or stop.received:
+        stopping = stop.received  # read once: a signal may land anywhere below
+        if due(base.train.checkpoint_every, step) or step == end or stopping:
           group_checkpoints.save(step, state, stream)
         if due(base.train.eval_every, step) or step == total:
           for k, (exp, writer) in enumerate(zip(exps, writers, strict=True)):
@@ -224,8 +246,8 @@ def train_variants(
           summary = ", ".join(f"{s[base.eval.metric]:.4f}" for s in scores)
           progress.message(f"eval @ {step}: {base.eval.metric} per variant: {summary}")
           progress.restart_clock(step)
-        if stop.received:
-          progress.message(f"{stop.received} received: saved step {step}, stopping.")
+        if stopping:
+          progress.message(f"{stopping} received: saved step {step}, stopping.")
           break
   finally:
     group_checkpoints.close()

@@ -270,3 +270,40 @@ def test_tasks_on_objects_ask_a_folder_without_instances_for_them(tmp_path, task
   )
   with pytest.raises(InputError, match=rf"Task '{task}' needs objects.*instances/ folder"):
     TASKS[task](config, _open(_write(tmp_path)))
+
+
+def test_skipping_bad_examples_leaves_them_out_and_names_them(tmp_path, capsys):
+  root = _write(tmp_path, n=4)
+  (root / "train/images/im1.jpg").write_bytes(b"not a jpeg")
+  mask = _read(root / "train/masks/im3.png").copy()
+  mask[0, 0] = 7  # neither a class nor void
+  Image.fromarray(mask).save(root / "train/masks/im3.png")
+  with pytest.raises(FolderError, match=r"im1\.jpg cannot be read"):
+    _open(root)
+  config = base_config()
+  config.data.name, config.data.root, config.data.on_bad_example = "folder", str(root), "skip"
+  dataset = DATASETS["folder"](config.data, "train")
+  assert len(dataset.source) == 2
+  assert [dataset.source.example_name(i).rsplit("/", 1)[1] for i in range(2)] == [
+    "im0.jpg",
+    "im2.jpg",
+  ]
+  out = capsys.readouterr().out
+  assert "Skipped 2 bad examples" in out and "im1.jpg" in out and "im3.png" in out
+
+
+def test_a_split_of_only_bad_examples_is_an_error_even_when_skipping(tmp_path):
+  root = _write(tmp_path, n=2)
+  for i in range(2):
+    (root / f"train/images/im{i}.jpg").write_bytes(b"")
+  config = base_config()
+  config.data.name, config.data.root, config.data.on_bad_example = "folder", str(root), "skip"
+  with pytest.raises(FolderError, match="Every one of the 2 examples"):
+    DATASETS["folder"](config.data, "train")
+
+
+def test_an_empty_split_names_the_folder_and_the_file_types(tmp_path):
+  root = _write(tmp_path, n=1)
+  (root / "train/images/im0.jpg").unlink()
+  with pytest.raises(FolderError, match=r"train/images has no images \(.*\.png"):
+    _open(root)

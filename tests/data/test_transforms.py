@@ -88,3 +88,17 @@ def test_flip_mirrors_image_and_labels_together():
       np.testing.assert_array_equal(out["image"], example["image"][:, ::-1])
       flipped_once = True
   assert flipped_once
+
+
+def test_an_image_smaller_than_the_crop_is_scaled_up_to_fill_it():
+  rng = np.random.default_rng(0)
+  example = {
+    "image": rng.integers(0, 255, (5, 7, 3), dtype=np.uint8),
+    "semantic": rng.integers(0, 3, (5, 7), dtype=np.uint8),
+  }
+  out = transforms.random_scale_crop_flip(
+    example, rng, size_hw=(32, 48), scale_range=(1.0, 1.0), hflip=False, ignore_index=255
+  )
+  assert out["image"].shape == (32, 48, 3) and out["semantic"].shape == (32, 48)
+  # Scale 1 fits the image's larger ratio (48/7) to the window: nothing is left void.
+  assert not (out["semantic"] == 255).any()

@@ -1,5 +1,6 @@
 """The training loop end to end on the tiny experiment: the workdir contract, resume, devices."""
 
+import functools
 import json
 import os
 import pathlib
@@ -101,34 +102,45 @@ STEP_SCRIPT = textwrap.dedent(
   c = base_config()
   c.model.name, c.data.image_size = "unet_tiny", (32, 32)
   c.data.batch_size = c.eval.batch_size = 8
+  c.mesh.model = int(sys.argv[1])
   exp = build(c, Dataset(Source(), class_names=("a", "b", "c")))
   batch = {k: np.stack([Source()[i][k] for i in range(8)]) for k in ("image", "semantic")}
   state = init_state(exp, jax.random.key(0))
   step = make_train_step(exp)
   for _ in range(2):
     state, metrics = step(state, sharding.to_global(batch, exp.mesh), jax.random.key(1))
-  kernel = jax.device_get(state.params["head"]["kernel"])
+  kernel = state.params["head"]["kernel"]
+  spec = [str(axis) for axis in kernel.sharding.spec]
   print(json.dumps({"devices": jax.device_count(), "loss": float(metrics["loss"]),
-                    "kernel": np.asarray(kernel).ravel().tolist()}))
+                    "kernel": np.asarray(jax.device_get(kernel)).ravel().tolist(),
+                    "spec": spec}))
   """
 )
 
 
-def _run_step(devices: int) -> dict:
+@functools.cache  # the one-device reference is run once for all meshes
+def _run_step(devices: int, model: int = 1) -> dict:
   env = dict(os.environ)
   env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
   out = subprocess.run(
-    [sys.executable, "-c", STEP_SCRIPT], env=env, capture_output=True, text=True, check=True
+    [sys.executable, "-c", STEP_SCRIPT, str(model)],
+    env=env,
+    capture_output=True,
+    text=True,
+    check=True,
   )
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_four_devices_match_one_device():
-  one, four = _run_step(1), _run_step(4)
-  assert (one["devices"], four["devices"]) == (1, 4)
-  # Batch norm sees the global batch on both meshes; only the reduction order differs.
-  assert four["loss"] == pytest.approx(one["loss"], rel=1e-5)
-  np.testing.assert_allclose(four["kernel"], one["kernel"], rtol=1e-4, atol=1e-6)
+@pytest.mark.parametrize("devices, model", [(2, 1), (4, 1), (4, 2), (4, 4)])
+def test_data_and_model_parallel_steps_match_one_device(devices, model):
+  one, many = _run_step(1), _run_step(devices, model)
+  assert (one["devices"], many["devices"]) == (1, devices)
+  # The head's kernel (1x1x4xC) is split over `model` along its last axis that divides evenly.
+  assert many["spec"] == ([] if model == 1 else ["None", "None", "model", "None"])
+  # Batch norm sees the global batch on every mesh; only the reduction order differs.
+  assert many["loss"] == pytest.approx(one["loss"], rel=1e-5)
+  np.testing.assert_allclose(many["kernel"], one["kernel"], rtol=1e-4, atol=1e-6)
 
 
 def test_cli_train_eval_predict(tiny_config, tmp_path):
@@ -196,6 +208,7 @@ def test_cli_rejects_bad_overrides_by_name(args, message, tmp_path):
 def test_checkpoints_of_another_model_are_refused_and_kept(tiny_config, tmp_path):
   train(tiny_config, str(tmp_path))
   tiny_config.model.name, tiny_config.model.kwargs = "unet", {"widths": (4, 8)}
+  tiny_config.train.resume = "force"  # past the config check, to the checkpoint's own
   with pytest.raises(InputError, match=r"belong to a different model.*new --workdir"):
     train(tiny_config, str(tmp_path))
   assert [p.name for p in (tmp_path / "checkpoints/latest").iterdir()] == ["4"]

@@ -119,7 +119,8 @@ def _check_size(
 
 class FolderSource:
   """Random-access examples of one split folder, checked when opened; given `things` (thing class
-  ids), it also reads `instances/` and adds `panoptic`."""
+  ids), it also reads `instances/` and adds `panoptic`. A bad example stops with its error, or
+  with `on_bad_example="skip"` is left out and counted."""
 
   def __init__(
     self,
@@ -127,6 +128,7 @@ class FolderSource:
     class_names: tuple[str, ...],
     ignore_index: int,
     things: tuple[int, ...] | None = None,
+    on_bad_example: str = "error",
   ):
     images_dir, masks_dir = split_dir / "images", split_dir / "masks"
     for folder in (images_dir, masks_dir):
@@ -140,12 +142,38 @@ class FolderSource:
     if things is not None:
       self._instances = [split_dir / "instances" / f"{p.stem}.png" for p in self._images]
     self._class_names, self._things, self._ignore_index = class_names, things, ignore_index
+    bad: dict[int, str] = {}
     for index in tqdm(
       range(len(self._images)),
       desc=f"Checking {split_dir}",
       disable=len(self._images) < 200,
     ):
-      self._check(index)
+      try:
+        self._check(index)
+      except FolderError as error:
+        if on_bad_example != "skip":
+          raise
+        bad[index] = str(error)
+    if bad:
+      self._skip(bad, split_dir)
+
+  def _skip(self, bad: dict[int, str], split_dir: pathlib.Path) -> None:
+    """Leaves the examples `bad` (index -> reason) out, saying how many and which."""
+    if len(bad) == len(self._images):
+      raise FolderError(
+        f"Every one of the {len(bad)} examples of {split_dir} is bad; the first: "
+        f"{next(iter(bad.values()))}"
+      )
+    keep = [i for i in range(len(self._images)) if i not in bad]
+    self._images = [self._images[i] for i in keep]
+    self._masks = [self._masks[i] for i in keep]
+    if self._instances is not None:
+      self._instances = [self._instances[i] for i in keep]
+    shown = "\n  ".join(list(bad.values())[:5])
+    print(
+      f"Skipped {len(bad)} bad examples of {split_dir} (config.data.on_bad_example=skip), "
+      f"{len(keep)} left; the first:\n  {shown}"
+    )
 
   def _check(self, index: int) -> None:
     image_path, mask_path = self._images[index], self._masks[index]
@@ -212,6 +240,9 @@ class FolderSource:
   def __len__(self) -> int:
     return len(self._images)
 
+  def example_name(self, index: int) -> str:
+    return str(self._images[index])
+
   def __getitem__(self, index: int) -> dict:
     semantic = _read_mask(self._masks[index]).astype(np.uint8)
     example = {"image": _read_image(self._images[index]), "semantic": semantic}
@@ -241,10 +272,14 @@ def load(data_config, split: str) -> Dataset:
       f"({len(names)} classes); choose a value >= {len(names)}, such as 255."
     )
   if not (split_dir / "instances").is_dir():
-    source = FolderSource(split_dir, names, data_config.ignore_index)
+    source = FolderSource(
+      split_dir, names, data_config.ignore_index, on_bad_example=data_config.on_bad_example
+    )
     return Dataset(source, class_names=names, cache_dir=str(root))
   if things is None:
     things = tuple(range(1, len(names)))
   stuff = tuple(c for c in range(len(names)) if c not in things)
-  source = FolderSource(split_dir, names, data_config.ignore_index, things)
+  source = FolderSource(
+    split_dir, names, data_config.ignore_index, things, on_bad_example=data_config.on_bad_example
+  )
   return Dataset(source, class_names=names, things=things, stuff=stuff, cache_dir=str(root))
