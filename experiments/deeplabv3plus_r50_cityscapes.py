@@ -1,15 +1,9 @@
 """DeepLabv3+ R-50-D8 on Cityscapes, after mmsegmentation's `deeplabv3plus_r50-d8_769x769_80k`.
 
 Cityscapes is not downloaded for you: register at the Cityscapes site, download
-`leftImg8bit_trainvaltest.zip` and `gtFine_trainvaltest.zip`, make train-id masks with the
-`cityscapesscripts` package (`csCreateTrainIdLabelImgs`), and lay the files out as a `folder`
-data set (see segjax/data/builders/folder.py):
-
-    cityscapes/classes.json            the 19 train-id class names, in order
-    cityscapes/train/images/*.png      leftImg8bit/train/*/*_leftImg8bit.png
-    cityscapes/train/masks/*.png       gtFine/train/*/*_gtFine_labelTrainIds.png, renamed to the
-                                       image's stem (void = 255)
-    cityscapes/validation/...          the same for val
+`leftImg8bit_trainvaltest.zip` and `gtFine_trainvaltest.zip`, and unpack both into one folder
+(it then holds leftImg8bit/ and gtFine/). The `cityscapes` data set reads that layout and maps
+the label ids to the 19 train ids itself (segjax/data/builders/cityscapes.py).
 
   segjax train --config experiments/deeplabv3plus_r50_cityscapes.py --workdir runs/dlv3p_cs \
     --config.data.root=~/data/cityscapes \
@@ -28,8 +22,8 @@ VARIANTS = ("", "os16")  # the arguments get_config takes
 
 def get_config(arg: str = ""):
   c = deeplab_r50_d8(base_config())
-  c.data.name = "folder"
-  c.data.root = ""  # the prepared Cityscapes folder
+  c.data.name = "cityscapes"
+  c.data.root = ""  # the folder the two official zips were unpacked into
   c.data.image_size = (769, 769)
   # mmsegmentation rescales the 2048x1024 images by 0.5-2.0; here scale 1 is the size that just
   # covers the 769 crop (0.751 of the full image), so 0.5-2.0 of full size is 0.666-2.663.
