@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 from fake_cityscapes import write_cityscapes
+from user_datasets import open_dataset
 
-from segjax.config import base_config
-from segjax.data import DATASETS
 from segjax.data.builders.cityscapes import CityscapesError
 
 # Label id -> train id, written out from the Cityscapes label table (not from the code's table).
@@ -14,9 +13,7 @@ EXPECTED_TRAIN_ID = {7: 0, 8: 1, 11: 2, 12: 3, 13: 4, 17: 5, 19: 6, 20: 7, 21: 8
 
 
 def _open(root, split="train"):
-  config = base_config()
-  config.data.name, config.data.root = "cityscapes", str(root)
-  return DATASETS["cityscapes"](config.data, split)
+  return open_dataset("cityscapes", root, split)
 
 
 def test_label_ids_become_the_19_train_ids_and_the_rest_void(tmp_path):

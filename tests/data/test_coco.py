@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
+from user_datasets import open_dataset
 
-from segjax.config import base_config
-from segjax.data import DATASETS
 from segjax.data.builders.coco import CocoError
 
 
@@ -68,9 +67,7 @@ def _write_coco(root, split_dir="val2017"):
 
 
 def _open(root, split="validation"):
-  config = base_config()
-  config.data.name, config.data.root = "coco", str(root)
-  return DATASETS["coco"](config.data, split)
+  return open_dataset("coco", root, split)
 
 
 def test_instances_become_semantic_and_panoptic_maps(tmp_path):

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from user_datasets import open_dataset
 
 from segjax.config import base_config
-from segjax.data import DATASETS
 from segjax.data.builders.folder import FolderError
 from segjax.errors import InputError
 from segjax.tasks import TASKS
@@ -45,9 +45,7 @@ def _panoptic(semantic, instances):
 
 
 def _open(root, split="train"):
-  config = base_config()
-  config.data.name, config.data.root = "folder", str(root)
-  return DATASETS["folder"](config.data, split)
+  return open_dataset("folder", root, split)
 
 
 def test_reads_images_masks_and_class_names(tmp_path):
@@ -280,9 +278,7 @@ def test_skipping_bad_examples_leaves_them_out_and_names_them(tmp_path, capsys):
   Image.fromarray(mask).save(root / "train/masks/im3.png")
   with pytest.raises(FolderError, match=r"im1\.jpg cannot be read"):
     _open(root)
-  config = base_config()
-  config.data.name, config.data.root, config.data.on_bad_example = "folder", str(root), "skip"
-  dataset = DATASETS["folder"](config.data, "train")
+  dataset = open_dataset("folder", root, "train", on_bad_example="skip")
   assert len(dataset.source) == 2
   assert [dataset.source.example_name(i).rsplit("/", 1)[1] for i in range(2)] == [
     "im0.jpg",
@@ -296,10 +292,8 @@ def test_a_split_of_only_bad_examples_is_an_error_even_when_skipping(tmp_path):
   root = _write(tmp_path, n=2)
   for i in range(2):
     (root / f"train/images/im{i}.jpg").write_bytes(b"")
-  config = base_config()
-  config.data.name, config.data.root, config.data.on_bad_example = "folder", str(root), "skip"
   with pytest.raises(FolderError, match="Every one of the 2 examples"):
-    DATASETS["folder"](config.data, "train")
+    open_dataset("folder", root, "train", on_bad_example="skip")
 
 
 def test_an_empty_split_names_the_folder_and_the_file_types(tmp_path):
