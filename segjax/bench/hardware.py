@@ -5,6 +5,7 @@ CPU peaks are measured with a matmul, because they depend on the machine's cores
 """
 
 import functools
+import os
 import time
 
 import jax
@@ -36,8 +37,6 @@ def describe(device: jax.Device | None = None) -> str:
   """ "NVIDIA H100 80GB HBM3", "TPU v4", or "cpu (2 cores)"."""
   device = device or jax.devices()[0]
   if device.platform == "cpu":
-    import os
-
     return f"cpu ({os.cpu_count()} cores)"
   return device.device_kind
 

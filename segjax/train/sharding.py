@@ -33,7 +33,9 @@ def state_shardings(abstract_state, mesh: Mesh):
   model = mesh.shape["model"]
 
   def sharding_of(x) -> NamedSharding:
-    for axis in reversed(range(x.ndim if x.ndim >= 2 and model > 1 else 0)):
+    if model == 1 or x.ndim < 2:
+      return replicated(mesh)
+    for axis in reversed(range(x.ndim)):
       if x.shape[axis] % model == 0:
         spec = [None] * x.ndim
         spec[axis] = "model"
