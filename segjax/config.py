@@ -47,7 +47,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.name = "shapes"  # a key of segjax.data.DATASETS
   c.data.variant = "128"  # builder config of a catalog data set (shapes: 64, 128, 256)
   c.data.tfds_dir = ""  # where TFDS builds and reads data sets; "" = TFDS default
-  c.data.root = ""  # the user's directory for the `folder` data set
+  # The user's directory of a data set read from its files (folder, cityscapes, ade20k, voc,
+  # voc_aug, pets, coco, coco_panoptic); "" reads the copy `segjax data prepare` built in tfds_dir.
+  c.data.root = ""
+  # A `tfds:NAME` data set (any TFDS data set with an image and a segmentation mask, already
+  # built in tfds_dir): its feature names, class names and the value of its first class.
+  c.data.image_key = "image"
+  c.data.label_key = "segmentation_mask"
+  c.data.class_names = ()  # one name per class id, required for tfds:NAME
+  # Subtracted from a tfds:NAME data set's mask values; values below it become void (1 for
+  # trimaps or masks numbered from 1, where 0 means "unlabelled").
+  c.data.label_offset = 0
   c.data.train_split = "train"
   c.data.image_size = (128, 128)  # (H, W) the model sees in training and evaluation
   c.data.batch_size = 8  # global: split over every device of every host
@@ -130,6 +140,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.num_overlays = 6  # prediction overlays written per evaluation
   # How eval and predict run the model (segjax.inference). Images are resized to image_size.
   c.eval.image_size = ()  # (H, W) to evaluate at; () = data.image_size
+  # How eval and predict bring an image to eval.image_size: "stretch" resizes to it; "pad" keeps
+  # the aspect ratio, scales the image to fit and pads bottom and right (image 0, labels void).
+  c.eval.resize = "stretch"
   c.eval.mode = "whole"  # whole image, or "slide": overlapping windows blended together
   c.eval.window = ()  # slide: (H, W) of a window; () = data.image_size, the training crop
   c.eval.stride = ()  # slide: (H, W) between windows; () = two thirds of the window

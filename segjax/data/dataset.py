@@ -8,7 +8,11 @@ import numpy as np
 
 
 class Source(Protocol):
-  """Random access to examples: `source[i]` is a dict of numpy arrays (see `Dataset`)."""
+  """Random access to examples: `source[i]` is a dict of numpy arrays (see `Dataset`).
+
+  Sources that read a user's files also have `image_file(i) -> pathlib.Path`, the file that
+  example i's image comes from: `segjax data prepare` copies its bytes rather than re-encoding.
+  """
 
   def __len__(self) -> int: ...
 
@@ -30,6 +34,8 @@ class Dataset:
     cache_dir: where statistics of the data (class pixel counts) may be cached; "" for nowhere.
     category_ids: the data set's own id of each class (COCO's category ids), for exports in its
       format; () where it has none.
+    colors: the data set's RGB colour of each class (Cityscapes' label colours), for overlays;
+      () for segjax's palette.
   """
 
   source: Source
@@ -38,6 +44,7 @@ class Dataset:
   stuff: tuple[int, ...] = ()
   cache_dir: str = ""
   category_ids: tuple[int, ...] = ()
+  colors: tuple[tuple[int, int, int], ...] = ()
 
   @property
   def num_classes(self) -> int:

@@ -133,6 +133,9 @@ class CityscapesSource:
   def example_name(self, index: int) -> str:
     return str(self._images[index])
 
+  def image_file(self, index: int) -> pathlib.Path:
+    return self._images[index]
+
   def __getitem__(self, index: int) -> dict:
     base = self._labels[index]
     label_ids = _read(base.with_name(base.name + "_labelIds.png"))
@@ -160,4 +163,11 @@ def load(data_config, split: str) -> Dataset:
     )
   root = pathlib.Path(data_config.root).expanduser()
   source = CityscapesSource(root, SPLITS[split])
-  return Dataset(source, class_names=CLASS_NAMES, things=THINGS, stuff=STUFF, cache_dir=str(root))
+  return Dataset(
+    source,
+    class_names=CLASS_NAMES,
+    things=THINGS,
+    stuff=STUFF,
+    cache_dir=str(root),
+    colors=COLORS,
+  )
