@@ -170,7 +170,7 @@ def interleaved(commands: dict[str, list[str]], repeats: int) -> dict[str, dict]
 
 
 def measure_case(case: Case, steps: int, repeats: int, torch_compile: bool) -> dict:
-  from segjax.data import DATASETS
+  from segjax.data import open_dataset
 
   config = case.config()
   segjax = [sys.executable, "-m", "segjax.main", "bench", f"--config={REPO / case.experiment}"]
@@ -178,7 +178,7 @@ def measure_case(case: Case, steps: int, repeats: int, torch_compile: bool) -> d
   segjax += [f"--steps={steps}", f"--repeats={repeats}", "--json"]
   commands = {"segjax": segjax}
   if case.torch_model:
-    num_classes = DATASETS[config.data.name](config.data, config.data.train_split).num_classes
+    num_classes = open_dataset(config.data, config.data.train_split).num_classes
     reference = [sys.executable, str(TORCH_REFERENCE), f"--model={case.torch_model}"]
     reference += torch_args(config, num_classes)
     reference += [f"--steps={steps}", f"--repeats={repeats}", "--json"]

@@ -22,6 +22,7 @@ OPTIMIZERS = ("adamw", "sgd")
 ON_NONFINITE = ("stop", "skip", "rollback")
 RESUME = ("auto", "force")
 ON_BAD_EXAMPLE = ("error", "skip")
+RESIZES = ("stretch", "pad")
 # Keys that say how a run is carried out, not what it computes: a resumed run may change them.
 RESUME_NEUTRAL = (
   "train.resume",
@@ -44,7 +45,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.task = "semantic"  # segmentation flavour: a key of segjax.tasks.TASKS
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "shapes"  # a key of segjax.data.DATASETS
+  c.data.name = "shapes"  # a key of segjax.data.DATASETS, or "tfds:NAME" (a TFDS data set)
   c.data.variant = "128"  # builder config of a catalog data set (shapes: 64, 128, 256)
   c.data.tfds_dir = ""  # where TFDS builds and reads data sets; "" = TFDS default
   # The user's directory of a data set read from its files (folder, cityscapes, ade20k, voc,
@@ -538,7 +539,7 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """
   # Imported here: the registries import models and losses, which are heavy and not needed to
   # build a config.
-  from segjax.data import DATASETS
+  from segjax.data import DATASETS, is_known
   from segjax.losses import LOSSES
   from segjax.losses.combine import term_options
   from segjax.models import MODEL_TASKS, MODELS
@@ -550,7 +551,15 @@ def validate(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       raise InputError(f"config.{path} is not a known key.{_suggest(path, known)}")
 
   _choice(config, "task", TASKS)
-  _choice(config, "data.name", DATASETS)
+  if not is_known(config.data.name):
+    _choice(config, "data.name", DATASETS)  # names the known ones
+  _choice(config, "eval.resize", RESIZES)
+  _require(
+    isinstance(config.data.label_offset, int) and 0 <= config.data.label_offset <= 255,
+    "data.label_offset",
+    config.data.label_offset,
+    "an integer in 0..255",
+  )
   _choice(config, "model.name", MODELS)
   _choice(config, "model.dtype", DTYPES)
   if MODEL_TASKS[config.model.name] != config.task:

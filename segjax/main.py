@@ -1,10 +1,13 @@
-"""The `segjax` command: train | eval | predict | stats | sweep | bench.
+"""The `segjax` command: train | eval | predict | stats | sweep | bench | data.
 
 segjax train   --config experiments/unet_shapes.py --workdir runs/unet [--config.train.steps=500]
 segjax eval    --workdir runs/unet [--checkpoint=best|latest|STEP] [--split=validation]
                [--mode=whole|slide] [--scales=0.75,1,1.25] [--flip]   (inference mode)
 segjax predict --workdir runs/unet --input photos/ --output predictions/ [--mode ... as eval]
-segjax stats   --config experiments/unet_shapes.py   (class pixel counts and weights)
+segjax stats   --config experiments/unet_shapes.py   (class pixel counts and weights, image sizes)
+segjax data prepare NAME --manual_dir=DIR [--data_dir=DIR]   (a downloaded data set, read once
+               and written as array_record into the TFDS data dir: cityscapes, ade20k, voc,
+               voc_aug, pets, coco, coco_panoptic; train then reads it with config.data.root="")
 segjax sweep   --config experiments/loss_ablation_shapes.py --workdir runs/ablation [--seeds 3]
                [--vectorized] [--variants=ce,dice_ce]   (the variants of the file's sweep();
                --config.a.b=... applies to all of them, a variant's own value of a key wins)
@@ -22,7 +25,7 @@ from ml_collections import config_flags
 
 from segjax.errors import InputError, Interrupted, NonFiniteError
 
-COMMANDS = ("train", "eval", "predict", "stats", "sweep", "bench")
+COMMANDS = ("train", "eval", "predict", "stats", "sweep", "bench", "data")
 
 config_flags.DEFINE_config_file(
   "config", None, "Experiment config file, optionally with an argument: experiments/x.py:tiny."
@@ -49,6 +52,10 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_bool(
   "paced", False, "bench: before each timed repeat print 'ready' and wait for a line on stdin."
+)
+flags.DEFINE_string("manual_dir", None, "data prepare: the folder of the unpacked official files.")
+flags.DEFINE_string(
+  "data_dir", "", "data prepare: the TFDS data dir to write (config.data.tfds_dir; '' = default)."
 )
 FLAGS = flags.FLAGS
 
@@ -106,11 +113,11 @@ def _inference_name(config) -> str:
 
 
 def _restore(config):
-  from segjax.data import DATASETS
+  from segjax.data import open_dataset
   from segjax.train.loop import build, restore_state
 
   config = _inference_overrides(config)
-  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
+  dataset = open_dataset(config.data, config.data.train_split)
   exp = build(config, dataset)
   step, state = restore_state(exp, FLAGS.workdir, FLAGS.checkpoint)
   return exp, step, state
@@ -128,9 +135,12 @@ def main(argv: list[str]) -> None:
 
 
 def _main(argv: list[str]) -> None:
-  if len(argv) != 2 or argv[1] not in COMMANDS:
+  if len(argv) < 2 or argv[1] not in COMMANDS or (len(argv) != 2) != (argv[1] == "data"):
     _fail(f"usage: segjax {{{'|'.join(COMMANDS)}}} [flags]; got {argv[1:]}.\n{__doc__}")
   command = argv[1]
+  if command == "data":
+    _data(argv[2:])
+    return
   if command == "stats":
     _stats(_config())
     return
@@ -157,14 +167,14 @@ def _main(argv: list[str]) -> None:
     run_sweep(FLAGS.config, variants, FLAGS.workdir, seeds=FLAGS.seeds, vectorized=FLAGS.vectorized)
 
   elif command == "eval":
-    from segjax.data import DATASETS
+    from segjax.data import open_dataset
     from segjax.train.evaluate import evaluate
     from segjax.train.logging import MetricWriter
 
     config = _config()
     exp, step, state = _restore(config)
     split = FLAGS.split or config.eval.split
-    dataset = DATASETS[config.data.name](config.data, split)
+    dataset = open_dataset(config.data, split)
     scores = evaluate(exp, state, dataset)
     mode = _inference_name(config)
     print(f"{split} at step {step} ({FLAGS.checkpoint}, {mode}):\n{exp.task.summary(scores)}")
@@ -212,6 +222,23 @@ def _stats(config) -> None:
   for c, name in enumerate(dataset.class_names):
     row = f"{name:<16}{counts[c]:>14,}{counts[c] / max(counts.sum(), 1):>10.4f}"
     print(row + "".join(f"{w[c]:>10.3f}" for w in weights.values()))
+
+
+def _data(args: list[str]) -> None:
+  """`segjax data prepare NAME --manual_dir=DIR [--data_dir=DIR]`."""
+  from segjax.data import prepared
+
+  if len(args) != 2 or args[0] != "prepare":
+    _fail(
+      f"usage: segjax data prepare NAME --manual_dir=DIR [--data_dir=DIR]; got {args}. NAME is "
+      f"one of {', '.join(prepared.READERS)}."
+    )
+  name = args[1]
+  if FLAGS.manual_dir is None:
+    files = prepared.READERS[name][2] if name in prepared.READERS else "its official files"
+    _fail(f"segjax data prepare {name} needs --manual_dir, the folder where {files} are unpacked.")
+  data_config = FLAGS.config.data if FLAGS.config is not None else None
+  prepared.prepare(name, FLAGS.manual_dir, FLAGS.data_dir, data_config)
 
 
 def _bench() -> None:

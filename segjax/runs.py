@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from segjax import config as config_lib
-from segjax.data import DATASETS
+from segjax.data import open_dataset
 from segjax.errors import InputError
 from segjax.metrics import coco_mask_ap, confusion_matrix, semantic_scores
 from segjax.metrics.panoptic import panoptic_scores, panoptic_stats
@@ -222,7 +222,7 @@ def _predictions(
     task's evaluation statistics of the batch (padding included).
   """
   config = load_config(workdir)
-  dataset = DATASETS[config.data.name](config.data, split or config.eval.split)
+  dataset = open_dataset(config.data, split or config.eval.split)
   exp = build(config, dataset)
   step, state = restore_state(exp, str(workdir), str(checkpoint))
 

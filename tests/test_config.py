@@ -44,7 +44,8 @@ def test_free_form_sections_accept_any_key():
       "data.name",
       "shapez",
       r"config.data.name='shapez' is not one of "
-      r"\['cityscapes', 'coco', 'coco_panoptic', 'folder', 'shapes'\]. "
+      r"\['ade20k', 'cityscapes', 'coco', 'coco_panoptic', 'folder', 'pets', 'shapes', 'voc', "
+      r"'voc_aug'\]. "
       r"Did you mean \"shapes\"",
     ),
     ("model.dtype", "float8", r"config.model.dtype='float8' is not one of"),

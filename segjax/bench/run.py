@@ -26,7 +26,7 @@ from segjax.bench.measure import (
   process_peak_rss,
   time_steps,
 )
-from segjax.data import DATASETS
+from segjax.data import open_dataset
 from segjax.data.loader import train_stream
 from segjax.train import sharding
 from segjax.train.evaluate import inference_fn, split_batches
@@ -87,7 +87,7 @@ def benchmark(
     raise ValueError(f"bench: unknown --what {unknown}; choose from {', '.join(WHATS)}.")
   config_lib.validate(config)
   jax.config.update("jax_enable_compilation_cache", compilation_cache)
-  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
+  dataset = open_dataset(config.data, config.data.train_split)
   exp = build(config, dataset)
   state = init_state(exp, jax.random.key(config.seed))
   measure = _Measure(exp, steps, repeats, log, before_repeat)
@@ -145,7 +145,7 @@ class _Measure:
 
   def eval(self, state) -> Record:
     exp = self.exp
-    dataset = DATASETS[exp.config.data.name](exp.config.data, exp.config.eval.split)
+    dataset = open_dataset(exp.config.data, exp.config.eval.split)
     local = next(iter(split_batches(exp, dataset, limit=exp.config.eval.batch_size)))
     batch = sharding.to_global(local, exp.mesh)
     program = compile_program(exp.eval_step, state, batch)

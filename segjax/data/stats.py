@@ -41,9 +41,9 @@ def class_pixel_counts(
 def train_class_counts(data_config, dataset: Dataset | None = None) -> tuple[Dataset, np.ndarray]:
   """The train split (opened unless given) and its class pixel counts, cached per data variant."""
   if dataset is None:
-    from segjax.data import DATASETS  # here: segjax.data's package imports its modules
+    from segjax.data import open_dataset  # here: segjax.data's package imports its modules
 
-    dataset = DATASETS[data_config.name](data_config, data_config.train_split)
+    dataset = open_dataset(data_config, data_config.train_split)
   counts = class_pixel_counts(
     dataset,
     split=data_config.train_split,

@@ -84,7 +84,7 @@ class SamPredictor:
       checkpoint: "best", "latest" or a step number.
       kwargs: as the constructor's; `dtype` defaults to the run's `config.model.dtype`.
     """
-    from segjax.data import DATASETS
+    from segjax.data import open_dataset
     from segjax.errors import InputError
     from segjax.models.sam.interactive import to_sam
     from segjax.train.loop import build, load_config, restore_state
@@ -94,7 +94,7 @@ class SamPredictor:
       raise InputError(
         f"{workdir} is a run of task {config.task!r}; SamPredictor needs a promptable run."
       )
-    exp = build(config, DATASETS[config.data.name](config.data, config.eval.split))
+    exp = build(config, open_dataset(config.data, config.eval.split))
     _, state = restore_state(exp, str(workdir), str(checkpoint))
     variables = to_sam({"params": state.params, "batch_stats": state.batch_stats})
     kwargs.setdefault("dtype", jnp.dtype(config.model.dtype))

@@ -19,7 +19,7 @@ import optax
 
 from segjax import config as config_lib
 from segjax.convert.resnet import load_pretrained_backbone
-from segjax.data import DATASETS, Dataset
+from segjax.data import Dataset, open_dataset
 from segjax.data.loader import train_stream
 from segjax.errors import InputError, Interrupted, NonFiniteError
 from segjax.models import MODELS, model_fields
@@ -330,9 +330,9 @@ def train(
   check_resumable(config, workdir_path)
 
   # Data and model.
-  dataset = DATASETS[config.data.name](config.data, config.data.train_split)
+  dataset = open_dataset(config.data, config.data.train_split)
   exp = build(config, dataset)
-  eval_dataset = DATASETS[config.data.name](config.data, config.eval.split)
+  eval_dataset = open_dataset(config.data, config.eval.split)
   write_config(config, workdir_path)
   total = config.train.steps
   stream = train_stream(

@@ -21,7 +21,7 @@ import ml_collections
 import optax
 
 from segjax import config as config_lib
-from segjax.data import DATASETS
+from segjax.data import open_dataset
 from segjax.data.loader import train_stream
 from segjax.errors import InputError, NonFiniteError
 from segjax.train import sharding
@@ -161,8 +161,8 @@ def train_variants(
       "split a model over devices in runs without --vectorized."
     )
   num = len(configs)
-  dataset = DATASETS[base.data.name](base.data, base.data.train_split)
-  eval_dataset = DATASETS[base.data.name](base.data, base.eval.split)
+  dataset = open_dataset(base.data, base.data.train_split)
+  eval_dataset = open_dataset(base.data, base.eval.split)
   exps = [build(config, dataset) for config in configs]
   shared = exps[0]
   # Evaluation does not depend on the loss: every variant uses the first one's compiled step.
