@@ -1,23 +1,15 @@
 """Panoptic-DeepLab R50 on Cityscapes panoptic, after detectron2's
 `panoptic_deeplab_R_52_os16_mg124_poly_90k_bs32_crop_512_1024`.
 
-Cityscapes is not downloaded for you: register at the Cityscapes site, download
-`leftImg8bit_trainvaltest.zip` and `gtFine_trainvaltest.zip`, make the COCO-format panoptic labels
-with the `cityscapesscripts` package (`csCreatePanopticImgs`, which writes
-`gtFine/cityscapes_panoptic_{train,val}.json` and PNG folders of the same names), and lay them out
-as a `coco_panoptic` data set (see segjax/data/builders/coco_panoptic.py), for example with links:
+Register at the Cityscapes site, download `leftImg8bit_trainvaltest.zip` and
+`gtFine_trainvaltest.zip`, unpack both into one folder, prepare it once, then train:
 
-  CS=~/data/cityscapes; OUT=~/data/cityscapes_panoptic
-  mkdir -p $OUT/annotations $OUT/train2017 $OUT/val2017
-  for s in train val; do
-    ln -s $CS/gtFine/cityscapes_panoptic_$s.json $OUT/annotations/panoptic_${s}2017.json
-    ln -s $CS/gtFine/cityscapes_panoptic_$s $OUT/annotations/panoptic_${s}2017
-    ln -s $CS/leftImg8bit/$s/*/*.png $OUT/${s}2017/
-  done
-
+  segjax data prepare cityscapes --manual_dir=~/data/cityscapes
   segjax train --config experiments/panoptic_deeplab_r50_cityscapes.py --workdir runs/pdl_cs \
-    --config.data.root=~/data/cityscapes_panoptic \
     --config.model.backbone.pretrained=~/weights/resnet50_v1c.pth
+
+The `cityscapes` data set makes the panoptic labels from gtFine's instance-id images itself (the
+8 classes person..bicycle are things, crowds have no instance): no `csCreatePanopticImgs`.
 
 Reported: PQ 58.6 (SQ 80.9, RQ 71.2; mIoU 75.9) for R50-DC5 at 1024x2048 and 60.3 for R52-DC5
 (detectron2's Panoptic-DeepLab project, 90k iterations at batch 32, Adam lr 0.001 with the poly
@@ -35,8 +27,7 @@ def get_config(arg: str = ""):
     raise ValueError(f"Unknown variant {arg!r} of panoptic_deeplab_r50_cityscapes: use ''.")
   c = base_config()
   c.task = "panoptic"
-  c.data.name = "coco_panoptic"
-  c.data.root = ""  # the prepared Cityscapes panoptic folder
+  c.data.name = "cityscapes"
   c.data.image_size = (512, 1024)
   # detectron2 rescales the 1024x2048 images by 0.5-2.0 before the crop; scale 1 here is the
   # size that just covers the crop (half the full size).

@@ -5,12 +5,13 @@ panoptic annotations (`panoptic_annotations_trainval2017.zip`: annotations/panop
 the PNG folders annotations/panoptic_*2017/ from the zips inside) into one folder (see
 segjax/data/builders/coco_panoptic.py), and download an ImageNet ResNet-50 (torchvision's .pth):
 
+  segjax data prepare coco_panoptic --manual_dir=~/data/coco
   segjax train --config experiments/panoptic_fpn_r50_coco.py --workdir runs/panoptic_fpn_coco \
-    --config.data.root=~/data/coco --config.model.backbone.pretrained=~/weights/resnet50.pth
+    --config.model.backbone.pretrained=~/weights/resnet50.pth
 
 Reported: PQ 40.2 (things 47.8, stuff 28.9) for R-50-FPN 1x in mmdetection's model zoo (batch
 16, 90k iterations; detectron2's recipe with the semantic loss weighted 0.5). Differences here are
-those of `mask_rcnn_r50_fpn_coco` (fixed 800x1216 inputs, a cosine schedule) and a semantic head
+those of `mask_rcnn_r50_fpn_coco` (static input shapes, a cosine schedule) and a semantic head
 over all 133 classes where detectron2's predicts the 53 stuff classes and one "thing" class; not
 yet reproduced with segjax. Predictions export to COCO's panoptic format with the data set's
 category ids, for the official panopticapi.

@@ -268,11 +268,11 @@ def mask_rcnn_tiny(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def detectron2_coco_1x(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """detectron2's COCO 1x training of Mask R-CNN and Panoptic FPN on R50-FPN: 800x1216 inputs
-  (static shapes; detectron2 keeps the aspect ratio up to 1333 px) with shorter sides 640-800,
+  """detectron2's COCO 1x training of Mask R-CNN and Panoptic FPN on R50-FPN: 800x1216 training
+  crops (static shapes; detectron2 keeps the aspect ratio up to 1333 px) with shorter sides 640-800,
+  evaluation with the aspect ratio kept inside 800x1344,
   batch 16, frozen batch norm, SGD lr 0.02 over 90k iterations (a cosine schedule stands in for
   the steps at 60k and 80k), bfloat16 compute."""
-  c.data.root = ""  # the COCO 2017 folder
   c.data.image_size = (800, 1216)
   c.data.scale_range = (0.8, 1.0)
   c.data.batch_size = 16
@@ -292,7 +292,10 @@ def detectron2_coco_1x(c: ml_collections.ConfigDict) -> ml_collections.ConfigDic
   c.train.steps = 90_000
   c.train.log_every = 20
   c.train.eval_every = c.train.checkpoint_every = 10_000
-  c.eval.image_size = (800, 1216)
+  # detectron2 tests at shorter side 800, longer at most 1333: the nearest static shape keeps the
+  # aspect ratio inside 800x1344 (a multiple of the FPN's stride 32) and pads the rest.
+  c.eval.image_size = (800, 1344)
+  c.eval.resize = "pad"
   c.eval.batch_size = 8
   return c
 

@@ -9,7 +9,7 @@ from PIL import Image, UnidentifiedImageError
 
 from segjax import config as config_lib
 from segjax.data.builders.folder import IMAGE_SUFFIXES
-from segjax.data.transforms import resize_labels
+from segjax.data.transforms import fit_size, resize_labels
 from segjax.errors import InputError
 from segjax.train.evaluate import inference_fn
 
@@ -34,8 +34,9 @@ def make_predictor(exp, state):
   the inference mode of `config.eval`.
 
   The image is resized (bilinear) to the eval size (`config.eval.image_size`, else the training
-  size). Semantic logits are resized back (bilinear) before the argmax; other tasks' per-pixel
-  predictions are resized back nearest, so either follows the original pixel grid.
+  size), or with `config.eval.resize="pad"` fitted inside it and padded, the padding cropped off
+  the result. Semantic logits are resized back (bilinear) before the argmax; other tasks'
+  per-pixel predictions are resized back nearest, so either follows the original pixel grid.
   """
   size_hw = config_lib.eval_image_size(exp.config)
   outputs_fn = inference_fn(exp.model, exp.config)
@@ -50,10 +51,16 @@ def make_predictor(exp, state):
 
   def predict(image: np.ndarray, out_hw: tuple[int, int]) -> tuple[np.ndarray, dict]:
     """-> (`i32[H,W]` at `out_hw`, detections with boxes in `out_hw` pixels, or {})."""
-    resized = np.asarray(Image.fromarray(image).resize(size_hw[::-1], Image.Resampling.BILINEAR))
+    pad = exp.config.eval.resize == "pad"
+    fitted = fit_size(image.shape[:2], size_hw) if pad else size_hw
+    resized = np.zeros((*size_hw, 3), np.uint8)
+    resized[: fitted[0], : fitted[1]] = Image.fromarray(image).resize(
+      fitted[::-1], Image.Resampling.BILINEAR
+    )
     result, detections = jax.device_get(run(state, jax.device_put(resized)))
+    result = result[: fitted[0], : fitted[1]]
     if detections:
-      scale = np.asarray([out_hw[1], out_hw[0]] * 2, np.float32) / ([size_hw[1], size_hw[0]] * 2)
+      scale = np.asarray([out_hw[1], out_hw[0]] * 2, np.float32) / ([fitted[1], fitted[0]] * 2)
       detections = {**detections, "boxes": detections["boxes"] * scale}
     if result.ndim == 2:
       return resize_labels(result, out_hw), detections

@@ -84,10 +84,12 @@ def eval_batches(
   *,
   batch_size: int,
   image_size: tuple[int, int] | None = None,
+  resize: str = "stretch",
   limit: int | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
-  """Per-host batches of the whole split (or its first `limit` examples), unaugmented, resized
-  to `image_size` (default `data_config.image_size`).
+  """Per-host batches of the whole split (or its first `limit` examples), unaugmented, brought
+  to `image_size` (default `data_config.image_size`): resized to it (`resize="stretch"`), or
+  fitted inside it with the aspect ratio kept and padded with void (`"pad"`).
 
   The last batch is padded with void examples (image 0, labels `ignore_index`) so that every
   batch has the same shape and every host the same number of batches; each batch has a boolean
@@ -100,10 +102,17 @@ def eval_batches(
   num_batches = math.ceil(largest_slice / per_host)
   indices = list(range(jax.process_index(), size, jax.process_count()))
   indices += [-1] * (num_batches * per_host - len(indices))  # -1: a padding example
+  size_hw = tuple(image_size or data_config.image_size)
+  if resize == "pad":
+    to_size = functools.partial(
+      transforms.resize_and_pad, size_hw=size_hw, ignore_index=data_config.ignore_index
+    )
+  else:
+    to_size = functools.partial(transforms.resize, size_hw=size_hw)
   examples = (
     grain.MapDataset.source(dataset.source)
     .map(functools.partial(select, fields=fields))
-    .map(functools.partial(transforms.resize, size_hw=tuple(image_size or data_config.image_size)))
+    .map(to_size)
   )
   void = _void_example(examples[0], data_config.ignore_index)
 

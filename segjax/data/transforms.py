@@ -40,6 +40,33 @@ def resize(example: dict, size_hw: tuple[int, int]) -> dict:
   return out
 
 
+def fit_size(hw: tuple[int, int], size_hw: tuple[int, int]) -> tuple[int, int]:
+  """The largest (H, W) of aspect ratio `hw` that fits inside `size_hw`."""
+  scale = min(size_hw[0] / hw[0], size_hw[1] / hw[1])
+  return (
+    min(size_hw[0], max(1, round(hw[0] * scale))),
+    min(size_hw[1], max(1, round(hw[1] * scale))),
+  )
+
+
+def resize_and_pad(
+  example: dict, size_hw: tuple[int, int], *, ignore_index: int, label_divisor: int = 1000
+) -> dict:
+  """Scales the image to fit inside `size_hw` keeping its aspect ratio (`fit_size`), then pads
+  bottom and right to `size_hw`: image 0, labels void, so padding counts in no loss or metric."""
+  fitted = fit_size(example["image"].shape[:2], size_hw)
+  scaled = resize(example, fitted)
+  out = dict(example)
+  for field in ("image", *LABEL_FIELDS):
+    if field in example:
+      array = scaled[field]
+      fill = 0 if field == "image" else _void_value(field, ignore_index, label_divisor)
+      padded = np.full((*size_hw, *array.shape[2:]), fill, array.dtype)
+      padded[: fitted[0], : fitted[1]] = array
+      out[field] = padded
+  return out
+
+
 def random_scale_crop_flip(
   example: dict,
   rng: np.random.Generator,

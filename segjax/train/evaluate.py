@@ -63,13 +63,15 @@ def make_eval_step(task, model, mesh, config, state_sharding):
 
 
 def split_batches(exp, dataset: Dataset, *, limit: int | None = None):
-  """This host's eval batches of `dataset` at the eval size, padded, with a `valid` mask."""
+  """This host's eval batches of `dataset` at the eval size (`config.eval.resize`), the last
+  batch padded, with a `valid` mask."""
   return eval_batches(
     dataset,
     exp.config.data,
     exp.task.fields,
     batch_size=exp.config.eval.batch_size,
     image_size=config_lib.eval_image_size(exp.config),
+    resize=exp.config.eval.resize,
     limit=limit,
   )
 

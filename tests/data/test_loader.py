@@ -103,3 +103,25 @@ def test_eval_batches_pad_with_void_and_mark_valid(two_hosts):
 def test_eval_limit():
   batches = list(eval_batches(DATASET, _data_config(), FIELDS, batch_size=4, limit=6))
   assert sum(int(b["valid"].sum()) for b in batches) == 6
+
+
+class WideSource:
+  """One 2x4 example: labels 0..7 in raster order."""
+
+  def __len__(self):
+    return 1
+
+  def __getitem__(self, i):
+    semantic = np.arange(8, dtype=np.uint8).reshape(2, 4)
+    return {"image": np.full((2, 4, 3), 7, np.uint8), "semantic": semantic}
+
+
+def test_eval_batches_with_pad_keep_the_aspect_ratio_and_void_the_rest():
+  dataset = Dataset(WideSource(), class_names=tuple("abcdefgh"))
+  batch = next(eval_batches(dataset, _data_config(1), FIELDS, batch_size=1, resize="pad"))
+  # 2x4 into 4x4: the width allows no scaling, so rows 2-3 are padding.
+  np.testing.assert_array_equal(batch["semantic"][0, :2], np.arange(8).reshape(2, 4))
+  np.testing.assert_array_equal(batch["semantic"][0, 2:], 255)
+  assert (batch["image"][0, :2] == 7).all() and (batch["image"][0, 2:] == 0).all()
+  stretched = next(eval_batches(dataset, _data_config(1), FIELDS, batch_size=1))
+  np.testing.assert_array_equal(stretched["semantic"][0], np.arange(8).reshape(2, 4).repeat(2, 0))

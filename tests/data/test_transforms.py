@@ -102,3 +102,34 @@ def test_an_image_smaller_than_the_crop_is_scaled_up_to_fill_it():
   assert out["image"].shape == (32, 48, 3) and out["semantic"].shape == (32, 48)
   # Scale 1 fits the image's larger ratio (48/7) to the window: nothing is left void.
   assert not (out["semantic"] == 255).any()
+
+
+@pytest.mark.parametrize(
+  ("hw", "size_hw", "expected"),
+  [((4, 8), (8, 8), (4, 8)), ((6, 3), (4, 4), (4, 2)), ((100, 50), (30, 40), (30, 15))],
+)
+def test_fit_size_keeps_the_aspect_ratio_inside_the_box(hw, size_hw, expected):
+  assert transforms.fit_size(hw, size_hw) == expected
+
+
+def test_resize_and_pad_scales_to_fit_and_pads_with_void():
+  # A 2x4 image into 4x4: the width limits the scale to 1, so rows 2-3 are padding.
+  semantic = np.array([[0, 1, 2, 3], [4, 5, 6, 7]], np.uint8)
+  example = {
+    "image": np.full((2, 4, 3), 9, np.uint8),
+    "semantic": semantic,
+    "panoptic": semantic.astype(np.int32) * 1000 + 1,
+  }
+  out = transforms.resize_and_pad(example, (4, 4), ignore_index=255)
+  np.testing.assert_array_equal(out["semantic"][:2], semantic)
+  np.testing.assert_array_equal(out["semantic"][2:], 255)
+  np.testing.assert_array_equal(out["panoptic"][2:], 255_000)
+  np.testing.assert_array_equal(out["panoptic"][:2], example["panoptic"])
+  assert (out["image"][:2] == 9).all() and (out["image"][2:] == 0).all()
+  # 2x2 into 4x8: scaled 2x to 4x4 (height limits), columns 4-7 padding; nearest labels.
+  small = {"image": np.zeros((2, 2, 3), np.uint8), "semantic": np.array([[1, 2], [3, 4]], np.uint8)}
+  out = transforms.resize_and_pad(small, (4, 8), ignore_index=255)["semantic"]
+  np.testing.assert_array_equal(
+    out,
+    [[1, 1, 2, 2, 255, 255, 255, 255]] * 2 + [[3, 3, 4, 4, 255, 255, 255, 255]] * 2,
+  )
