@@ -204,15 +204,17 @@ def _main(argv: list[str]) -> None:
 
 
 def _stats(config) -> None:
-  """Prints the train split's class pixel counts and the class weights each method gives."""
+  """Prints the train split's class pixel counts, the class weights each method gives, and its
+  image sizes."""
   import numpy as np
 
   from segjax import config as config_lib
-  from segjax.data.stats import train_class_counts
+  from segjax.data.stats import train_statistics
   from segjax.losses import class_weights_from_counts
 
   config_lib.validate(config)
-  dataset, counts = train_class_counts(config.data)
+  dataset, stats = train_statistics(config.data)
+  counts, sizes = stats["counts"], stats["sizes"]
   weights = {
     method: np.asarray(class_weights_from_counts(counts, method=method))
     for method in config_lib.CLASS_WEIGHTINGS
@@ -222,6 +224,16 @@ def _stats(config) -> None:
   for c, name in enumerate(dataset.class_names):
     row = f"{name:<16}{counts[c]:>14,}{counts[c] / max(counts.sum(), 1):>10.4f}"
     print(row + "".join(f"{w[c]:>10.3f}" for w in weights.values()))
+  heights, widths = np.repeat(sizes[:, 0], sizes[:, 2]), np.repeat(sizes[:, 1], sizes[:, 2])
+  print(
+    f"\n{sizes[:, 2].sum():,} images, {len(sizes):,} distinct sizes (height x width); "
+    f"height {heights.min()}-{heights.max()} (median {np.median(heights):g}), "
+    f"width {widths.min()}-{widths.max()} (median {np.median(widths):g})"
+  )
+  for h, w, n in sizes[:10]:
+    print(f"  {h:>5} x {w:<5} {n:>10,} images")
+  if len(sizes) > 10:
+    print(f"  ... {len(sizes) - 10:,} more sizes, {sizes[10:, 2].sum():,} images")
 
 
 def _data(args: list[str]) -> None:
