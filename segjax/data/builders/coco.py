@@ -59,9 +59,12 @@ class CocoSource:
   def __len__(self) -> int:
     return len(self._ids)
 
+  def image_file(self, index: int) -> pathlib.Path:
+    return self._images_dir / self._coco.imgs[self._ids[index]]["file_name"]
+
   def __getitem__(self, index: int) -> dict:
     info = self._coco.imgs[self._ids[index]]
-    path = self._images_dir / info["file_name"]
+    path = self.image_file(index)
     try:
       with Image.open(path) as file:
         image = np.asarray(file.convert("RGB"))

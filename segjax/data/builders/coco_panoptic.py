@@ -76,9 +76,12 @@ class CocoPanopticSource:
   def __len__(self) -> int:
     return len(self._annotations)
 
+  def image_file(self, index: int) -> pathlib.Path:
+    return self._images_dir / self._image_files[index]
+
   def __getitem__(self, index: int) -> dict:
     annotation = self._annotations[index]
-    image_path = self._images_dir / self._image_files[index]
+    image_path = self.image_file(index)
     png_path = self._png_dir / annotation["file_name"]
     image = _read_rgb(image_path)
     rgb = _read_rgb(png_path)
