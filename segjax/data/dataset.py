@@ -1,6 +1,7 @@
 """The common shape of every data set: a random-access source of examples plus its class list."""
 
 import dataclasses
+import pathlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -17,6 +18,21 @@ class Source(Protocol):
   def __len__(self) -> int: ...
 
   def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+
+class ImageFiles:
+  """The part shared by sources that read example i's image from the file `self._images[i]`."""
+
+  _images: list[pathlib.Path]
+
+  def __len__(self) -> int:
+    return len(self._images)
+
+  def example_name(self, index: int) -> str:
+    return str(self._images[index])
+
+  def image_file(self, index: int) -> pathlib.Path:
+    return self._images[index]
 
 
 @dataclasses.dataclass(frozen=True)

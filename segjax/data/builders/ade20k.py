@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from segjax.data.dataset import Dataset
+from segjax.data.dataset import Dataset, ImageFiles
 from segjax.errors import InputError
 
 SPLITS = {"train": "training", "validation": "validation"}
@@ -223,7 +223,7 @@ def find_root(root: pathlib.Path) -> pathlib.Path:
   )
 
 
-class Ade20kSource:
+class Ade20kSource(ImageFiles):
   """Random-access examples of one split (`training`, `validation`) of the official layout."""
 
   def __init__(self, data_dir: pathlib.Path, split: str):
@@ -242,15 +242,6 @@ class Ade20kSource:
           f"{image} has no annotation {label.name} in {labels_dir}: unpack {ARCHIVE} again, "
           "completely (one .png per image)."
         )
-
-  def __len__(self) -> int:
-    return len(self._images)
-
-  def example_name(self, index: int) -> str:
-    return str(self._images[index])
-
-  def image_file(self, index: int) -> pathlib.Path:
-    return self._images[index]
 
   def __getitem__(self, index: int) -> dict:
     """`{"image": u8[H,W,3], "semantic": u8[H,W]}` (class ids 0..149, 255 void)."""

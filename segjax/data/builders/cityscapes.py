@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from segjax.data.dataset import Dataset
+from segjax.data.dataset import Dataset, ImageFiles
 from segjax.errors import InputError
 
 SPLITS = {"train": "train", "validation": "val"}
@@ -98,7 +98,7 @@ def _read(path: pathlib.Path) -> np.ndarray:
     raise CityscapesError(f"{path} cannot be read ({error}); unpack it again.") from error
 
 
-class CityscapesSource:
+class CityscapesSource(ImageFiles):
   """Random-access examples of one split of the official layout."""
 
   def __init__(self, root: pathlib.Path, split: str):
@@ -126,15 +126,6 @@ class CityscapesSource:
             "completely (the label and instance id images of every image)."
           )
       self._labels.append(base)
-
-  def __len__(self) -> int:
-    return len(self._images)
-
-  def example_name(self, index: int) -> str:
-    return str(self._images[index])
-
-  def image_file(self, index: int) -> pathlib.Path:
-    return self._images[index]
 
   def __getitem__(self, index: int) -> dict:
     base = self._labels[index]

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from segjax.data.dataset import Dataset
+from segjax.data.dataset import Dataset, ImageFiles
 from segjax.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -117,7 +117,7 @@ def _check_size(
     )
 
 
-class FolderSource:
+class FolderSource(ImageFiles):
   """Random-access examples of one split folder, checked when opened; given `things` (thing class
   ids), it also reads `instances/` and adds `panoptic`. A bad example stops with its error, or
   with `on_bad_example="skip"` is left out and counted."""
@@ -236,12 +236,6 @@ class FolderSource:
         f"{path}: instance {ids[on_stuff][0]} lies on {name!r}, a stuff class; add {name!r} to "
         '"things" in classes.json, or set those pixels to 0.'
       )
-
-  def __len__(self) -> int:
-    return len(self._images)
-
-  def example_name(self, index: int) -> str:
-    return str(self._images[index])
 
   def __getitem__(self, index: int) -> dict:
     semantic = _read_mask(self._masks[index]).astype(np.uint8)

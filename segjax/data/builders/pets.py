@@ -19,7 +19,7 @@ import pathlib
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from segjax.data.dataset import Dataset
+from segjax.data.dataset import Dataset, ImageFiles
 from segjax.errors import InputError
 
 SPLITS = {"train": "trainval", "validation": "test"}
@@ -64,7 +64,7 @@ def read_split_list(path: pathlib.Path) -> list[str]:
   return names
 
 
-class PetsSource:
+class PetsSource(ImageFiles):
   """Random-access examples of the images that one split list names."""
 
   def __init__(self, root: pathlib.Path, split: str):
@@ -85,15 +85,6 @@ class PetsSource:
             f"{path} is missing, but {split_list} lists {image.stem}: unpack {archive} again, "
             "completely."
           )
-
-  def __len__(self) -> int:
-    return len(self._images)
-
-  def example_name(self, index: int) -> str:
-    return str(self._images[index])
-
-  def image_file(self, index: int) -> pathlib.Path:
-    return self._images[index]
 
   def __getitem__(self, index: int) -> dict:
     """`{"image": u8[H,W,3], "semantic": u8[H,W]}` (pet 0, background 1, border 2, 255 void)."""

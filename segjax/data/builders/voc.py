@@ -30,7 +30,7 @@ import numpy as np
 import scipy.io
 from PIL import Image, UnidentifiedImageError
 
-from segjax.data.dataset import Dataset
+from segjax.data.dataset import Dataset, ImageFiles
 from segjax.errors import InputError
 
 SPLITS = {"train": "train", "validation": "val"}
@@ -122,21 +122,12 @@ def read_sbd_label(path: pathlib.Path) -> np.ndarray:
   return segmentation.astype(np.uint8)
 
 
-class VocSource:
+class VocSource(ImageFiles):
   """Random-access examples: image `images[i]` labelled by `labels[i]`, a SegmentationClass PNG
   or an SBD .mat."""
 
   def __init__(self, images: list[pathlib.Path], labels: list[pathlib.Path]):
     self._images, self._labels = images, labels
-
-  def __len__(self) -> int:
-    return len(self._images)
-
-  def example_name(self, index: int) -> str:
-    return str(self._images[index])
-
-  def image_file(self, index: int) -> pathlib.Path:
-    return self._images[index]
 
   def __getitem__(self, index: int) -> dict:
     """`{"image": u8[H,W,3], "semantic": u8[H,W]}`."""
