@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from fake_coco import PANOPTIC_CATEGORIES, write_coco_panoptic
 from PIL import Image
 
 from segjax.config import base_config
@@ -20,12 +21,7 @@ from segjax.data.coco_panoptic import (
 
 VOID = 255_000
 # segjax classes 0..3 -> COCO categories; 1 and 3 are things.
-CATEGORIES = [
-  {"id": 7, "name": "sky", "isthing": 0},
-  {"id": 1, "name": "person", "isthing": 1},
-  {"id": 150, "name": "grass", "isthing": 0},
-  {"id": 3, "name": "car", "isthing": 1},
-]
+CATEGORIES = PANOPTIC_CATEGORIES
 CATEGORY_IDS = [c["id"] for c in CATEGORIES]
 CLASS_OF = {c["id"]: i for i, c in enumerate(CATEGORIES)}
 THINGS = (1, 3)
@@ -137,45 +133,6 @@ def test_panopticapi_reads_the_same_ids():
   np.testing.assert_array_equal(utils.rgb2id(rgb), rgb_to_id(rgb))
 
 
-def _write_coco_panoptic(root, split_dir="val2017"):
-  """Two images: a (6x8) with sky, grass, two people, a crowd of cars and unlabelled pixels;
-  b (4x4) all sky. Segment ids are arbitrary, as in COCO's files."""
-  png_dir = root / "annotations" / f"panoptic_{split_dir}"
-  png_dir.mkdir(parents=True)
-  (root / split_dir).mkdir()
-  ids_a = np.zeros((6, 8), np.int64)
-  ids_a[0:2] = 5000  # sky
-  ids_a[4:6] = 70  # grass
-  ids_a[2:4, 0:2] = 300  # person 1
-  ids_a[2:4, 2:4] = 90_000  # person 2
-  ids_a[2:4, 4:6] = 12  # crowd of cars
-  # ids_a[2:4, 6:8] stays 0: unlabelled
-  Image.fromarray(id_to_rgb(ids_a)).save(png_dir / "a.png")
-  Image.fromarray(id_to_rgb(np.full((4, 4), 9))).save(png_dir / "b.png")
-  Image.fromarray(np.full((6, 8, 3), 50, np.uint8)).save(root / split_dir / "a.jpg")
-  Image.fromarray(np.full((4, 4, 3), 60, np.uint8)).save(root / split_dir / "b.jpg")
-  annotations = {
-    "images": [{"id": 9, "file_name": "b.jpg"}, {"id": 4, "file_name": "a.jpg"}],
-    "categories": CATEGORIES,
-    "annotations": [
-      {"image_id": 9, "file_name": "b.png", "segments_info": [{"id": 9, "category_id": 7}]},
-      {
-        "image_id": 4,
-        "file_name": "a.png",
-        "segments_info": [
-          {"id": 5000, "category_id": 7, "iscrowd": 0},
-          {"id": 90_000, "category_id": 1, "iscrowd": 0},
-          {"id": 12, "category_id": 3, "iscrowd": 1},
-          {"id": 300, "category_id": 1, "iscrowd": 0},
-          {"id": 70, "category_id": 150, "iscrowd": 0},
-        ],
-      },
-    ],
-  }
-  (root / "annotations" / f"panoptic_{split_dir}.json").write_text(json.dumps(annotations))
-  return root
-
-
 def _open(root, split="validation"):
   config = base_config()
   config.data.root = str(root)
@@ -183,7 +140,7 @@ def _open(root, split="validation"):
 
 
 def test_builder_decodes_semantic_and_panoptic_maps(tmp_path):
-  dataset = _open(_write_coco_panoptic(tmp_path))
+  dataset = _open(write_coco_panoptic(tmp_path))
   # Categories sorted by id: person (1), car (3), sky (7), grass (150).
   assert dataset.class_names == ("person", "car", "sky", "grass")
   assert dataset.things == (0, 1) and dataset.stuff == (2, 3)
@@ -209,7 +166,7 @@ def test_builder_names_missing_and_bad_files(tmp_path):
     _open(tmp_path / "nowhere")
   with pytest.raises(CocoError, match=r"panoptic_val2017.json is missing"):
     _open(tmp_path)
-  root = _write_coco_panoptic(tmp_path)
+  root = write_coco_panoptic(tmp_path)
   with pytest.raises(CocoError, match=r"splits \['train', 'validation'\]"):
     _open(root, split="test")
   (root / "val2017/a.jpg").unlink()

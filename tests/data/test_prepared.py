@@ -107,3 +107,23 @@ def test_another_ignore_index_than_the_builds_is_refused(tmp_path):
   config.ignore_index = 254
   with pytest.raises(InputError, match=r"ignore_index=254, but pets was prepared .* 255"):
     open_dataset(config, "train")
+
+
+@pytest.mark.parametrize("name", ["coco", "coco_panoptic"])
+def test_prepared_coco_equals_the_files_and_keeps_the_jpeg_bytes(name, tmp_path):
+  from fake_coco import write_coco, write_coco_panoptic
+
+  write = write_coco if name == "coco" else write_coco_panoptic
+  raw = tmp_path / "coco"
+  for split_dir in ("train2017", "val2017"):
+    write(raw, split_dir)
+  prepared.prepare(name, str(raw), str(tmp_path / "tfds"))
+  built = open_dataset(_data_config(name, tmp_path / "tfds"), "validation")
+  files = open_dataset(_data_config(name, tmp_path / "tfds", raw), "validation")
+  _assert_same_examples(built, files)
+  assert built.class_names == files.class_names and built.things == files.things
+  assert built.category_ids == files.category_ids
+  # The JPEG file's own bytes are what is stored, not a re-encoding.
+  source = files.source
+  assert prepared._image_bytes(source, 0, source[0]["image"]) == source.image_file(0).read_bytes()
+  assert source.image_file(0).suffix == ".jpg"
