@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from segjax.data.builders import ade20k, cityscapes, coco, coco_panoptic, pets, voc
 from segjax.data.builders.tfds_source import TfdsSource
-from segjax.data.coco_panoptic import id_to_rgb
+from segjax.data.coco_panoptic import id_to_rgb, rgb_to_id
 from segjax.data.dataset import Dataset
 from segjax.errors import InputError
 
@@ -186,8 +186,6 @@ class PreparedSource(TfdsSource):
   def __getitem__(self, index: int) -> dict:
     example = super().__getitem__(index)
     if "panoptic" in example:
-      from segjax.data.coco_panoptic import rgb_to_id
-
       example["panoptic"] = rgb_to_id(example["panoptic"])
     return example
 
